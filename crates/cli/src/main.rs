@@ -1,0 +1,3 @@
+fn main() {
+    println!("lowbit {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,25 @@
+//! # lowbit-formats
+//!
+//! Numeric formats and nothing else: how a row of reals becomes bytes and back. No file I/O, no
+//! threads, no global state, so every function here can be tested on a handful of numbers and
+//! reused by the file readers, the quantization methods and the engine alike.
+//!
+//! - [`GgmlType`]: ids, names and block geometry of every GGUF tensor type.
+//! - [`BlockFormat`]: the one trait every block type implements; [`block_format`] finds it.
+
+pub mod block;
+mod error;
+pub mod float;
+pub mod iq4;
+pub mod iq_grid;
+pub mod kquants;
+pub mod legacy;
+pub mod mxfp4;
+pub mod ternary;
+pub mod registry;
+mod types;
+
+pub use block::BlockFormat;
+pub use error::FormatError;
+pub use registry::block_format;
+pub use types::GgmlType;
