@@ -87,7 +87,7 @@ pub fn lookup(ty: GgmlType) -> Option<&'static dyn BlockFormat> {
 
 /// Writes `scale * m_j * s_j` for the 8 unsigned magnitudes `m_j` packed in `grid` (byte j) and
 /// signs `s_j = -1` where bit j of `signs` is set. Multiplying by ±1 (rather than negating)
-/// keeps even NaN results identical to ggml's.
+/// keeps even NaN results (from a NaN/inf scale) bit-identical to gguf-py's.
 #[inline(always)]
 fn put8_signed(out: &mut [f32], scale: f32, grid: u64, signs: u8) {
     let mags = grid.to_le_bytes();
