@@ -10,6 +10,7 @@
 pub mod block;
 mod error;
 pub mod float;
+pub mod fp8;
 pub mod iq4;
 pub mod iq_grid;
 pub mod kquants;
