@@ -15,6 +15,7 @@ pub mod iq4;
 pub mod iq_grid;
 pub mod kquants;
 pub mod legacy;
+pub mod metrics;
 pub mod mxfp4;
 pub mod ternary;
 pub mod registry;
