@@ -7,6 +7,7 @@
 //! - [`GgmlType`]: ids, names and block geometry of every GGUF tensor type.
 //! - [`BlockFormat`]: the one trait every block type implements; [`block_format`] finds it.
 
+pub mod affine;
 pub mod block;
 mod error;
 pub mod float;
@@ -18,6 +19,8 @@ pub mod legacy;
 pub mod metrics;
 pub mod mxfp4;
 pub mod ternary;
+#[cfg(test)]
+mod test_util;
 pub mod registry;
 mod types;
 

@@ -156,7 +156,7 @@ impl BlockFormat for Mxfp4 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ternary::test_util::{sse, Lcg};
+    use crate::test_util::{sse, Lcg};
 
     /// ggml's rule: natural exponent, nearest code by exhaustive search.
     fn reference(x: &[f32]) -> Vec<f32> {

@@ -23,7 +23,7 @@ const POW3: [u8; 5] = [1, 3, 9, 27, 81];
 #[inline]
 fn pack5(t: [u8; 5]) -> u8 {
     let v = t.iter().fold(0u16, |acc, &d| acc * 3 + d as u16);
-    ((v * 256 + 242) / 243) as u8
+    (v * 256).div_ceil(243) as u8
 }
 
 /// Trit `n` (0 = most significant) of a packed byte, as -1, 0 or 1.
