@@ -7,15 +7,20 @@
 //! - [`GgmlType`]: ids, names and block geometry of every GGUF tensor type.
 //! - [`BlockFormat`]: the one trait every block type implements; [`block_format`] finds it.
 
+pub mod affine;
 pub mod block;
 mod error;
 pub mod float;
+pub mod fp8;
 pub mod iq4;
 pub mod iq_grid;
 pub mod kquants;
 pub mod legacy;
+pub mod metrics;
 pub mod mxfp4;
 pub mod ternary;
+#[cfg(test)]
+mod test_util;
 pub mod registry;
 mod types;
 
