@@ -1,3 +1,45 @@
-fn main() {
-    println!("lowbit {}", env!("CARGO_PKG_VERSION"));
+//! The `lowbit` command line. Only argument parsing, progress and output formatting live here;
+//! the work is done by the library crates.
+
+mod cmd;
+mod output;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "lowbit", version, about = "Quantize models and measure what it costs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a model's architecture, hyper-parameters, tokenizer and tensors.
+    Inspect(cmd::inspect::Args),
+    /// Quantize a GGUF file or a Hugging Face folder to a GGUF file.
+    Quantize(cmd::quantize::Args),
+    /// Expand every tensor of a GGUF file to F32, F16 or BF16.
+    Dequantize(cmd::dequantize::Args),
+    /// Measure the error of every tensor of a model against a reference model.
+    Compare(cmd::compare::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Quantize(a) => cmd::quantize::run(a),
+        Command::Dequantize(a) => cmd::dequantize::run(a),
+        Command::Compare(a) => cmd::compare::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

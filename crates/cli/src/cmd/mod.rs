@@ -1,0 +1,4 @@
+pub mod compare;
+pub mod dequantize;
+pub mod inspect;
+pub mod quantize;

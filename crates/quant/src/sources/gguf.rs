@@ -1,0 +1,54 @@
+//! A GGUF file as a quantization source: tensors straight from the memory map.
+
+use crate::pipeline::{SourceModel, TensorSink};
+use crate::plan::{ModelFacts, TensorDesc};
+use lowbit_files::gguf::{GgufFile, GgufWriter};
+use std::borrow::Cow;
+
+pub struct GgufSource<'a> {
+    file: &'a GgufFile,
+    descs: Vec<TensorDesc>,
+}
+
+impl<'a> GgufSource<'a> {
+    pub fn new(file: &'a GgufFile) -> GgufSource<'a> {
+        let descs = file
+            .tensors()
+            .iter()
+            .map(|t| TensorDesc { name: t.name.clone(), dims: t.dims.clone(), source: t.ty })
+            .collect();
+        GgufSource { file, descs }
+    }
+}
+
+impl SourceModel for GgufSource<'_> {
+    fn tensors(&self) -> &[TensorDesc] {
+        &self.descs
+    }
+
+    fn raw(&self, index: usize) -> Result<Cow<'_, [u8]>, String> {
+        let info = &self.file.tensors()[index];
+        Ok(Cow::Borrowed(self.file.tensor_data(info)))
+    }
+}
+
+/// The facts the type mixes need, read from GGUF metadata (missing keys fall back to neutral values:
+/// a model without `block_count` simply gets no per-layer rules).
+pub fn model_facts(file: &GgufFile, has_imatrix: bool) -> ModelFacts {
+    let arch = |suffix: &str| file.arch_get(suffix).and_then(|v| v.to_u64());
+    let n_layer = arch("block_count").unwrap_or(0) as usize;
+    let heads = arch("attention.head_count").unwrap_or(1).max(1);
+    let kv = arch("attention.head_count_kv").unwrap_or(heads).max(1);
+    ModelFacts {
+        n_layer,
+        n_gqa: (heads / kv) as usize,
+        tied_embeddings: file.tensor("output.weight").is_none(),
+        has_imatrix,
+    }
+}
+
+impl TensorSink for GgufWriter {
+    fn write_tensor(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        GgufWriter::write_tensor(self, name, bytes).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,3 @@
+//! Adapters from the file formats to the pipeline's [`crate::pipeline::SourceModel`].
+
+pub mod gguf;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. fetch the real models into the cache (scripts/fetch-models.sh; skipped with LOWBIT_OFFLINE=1,
+#      in which case the real-model tests report themselves as skipped),
+#   2. set up a Python virtual environment with the `gguf` reference reader (the oracle),
+#   3. cargo test for the whole workspace (release profile: the real-model tests quantize
+#      hundreds of millions of weights),
+#   4. the oracle tests: gguf-py reads every file lowbit writes and dequantizes it to lowbit's values.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache="${LOWBIT_CACHE:-$HOME/.cache/lowbit}"
+export LOWBIT_CACHE="$cache"
+export LOWBIT_MODELS="${LOWBIT_MODELS:-$cache/models}"
+
+if [ "${LOWBIT_OFFLINE:-0}" != 1 ]; then
+  scripts/fetch-models.sh
+fi
+
+venv="$cache/venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import gguf, numpy, pytest" 2>/dev/null; then
+  echo "setting up the oracle virtual environment in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/oracle-requirements.txt
+fi
+
+cargo test --workspace --release
+
+cargo build --release -p lowbit-cli
+LOWBIT_BIN="$PWD/target/release/lowbit" "$venv/bin/python" -m pytest -q tests/oracle
