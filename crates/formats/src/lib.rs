@@ -8,6 +8,7 @@
 //! - [`BlockFormat`]: the one trait every block type implements; [`block_format`] finds it.
 
 pub mod block;
+mod blockwise;
 mod error;
 pub mod float;
 pub mod iq4;
@@ -15,8 +16,9 @@ pub mod iq_grid;
 pub mod kquants;
 pub mod legacy;
 pub mod mxfp4;
-pub mod ternary;
 pub mod registry;
+pub mod search;
+pub mod ternary;
 mod types;
 
 pub use block::BlockFormat;
