@@ -50,15 +50,26 @@ pub fn check_row(
 ) -> Result<usize, FormatError> {
     let be = ty.block_elems();
     if n_elems % be != 0 {
-        return Err(FormatError::PartialBlock { ty, n_elems, block_elems: be });
+        return Err(FormatError::PartialBlock {
+            ty,
+            n_elems,
+            block_elems: be,
+        });
     }
     let blocks = n_elems / be;
     if n_bytes != blocks * ty.block_bytes() {
-        return Err(FormatError::ByteLength { ty, expected: blocks * ty.block_bytes(), got: n_bytes });
+        return Err(FormatError::ByteLength {
+            ty,
+            expected: blocks * ty.block_bytes(),
+            got: n_bytes,
+        });
     }
     if let Some(n) = importance {
         if n != n_elems {
-            return Err(FormatError::ImportanceLength { expected: n_elems, got: n });
+            return Err(FormatError::ImportanceLength {
+                expected: n_elems,
+                got: n,
+            });
         }
     }
     Ok(blocks)

@@ -4,10 +4,20 @@ use crate::GgmlType;
 /// names the numbers involved.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FormatError {
-    #[error("{ty}: a row of {n_elems} elements is not a whole number of {block_elems}-element blocks")]
-    PartialBlock { ty: GgmlType, n_elems: usize, block_elems: usize },
+    #[error(
+        "{ty}: a row of {n_elems} elements is not a whole number of {block_elems}-element blocks"
+    )]
+    PartialBlock {
+        ty: GgmlType,
+        n_elems: usize,
+        block_elems: usize,
+    },
     #[error("{ty}: expected {expected} bytes of blocks, got {got}")]
-    ByteLength { ty: GgmlType, expected: usize, got: usize },
+    ByteLength {
+        ty: GgmlType,
+        expected: usize,
+        got: usize,
+    },
     #[error("importance vector has {got} weights for a row of {expected} elements")]
     ImportanceLength { expected: usize, got: usize },
     #[error("{0} can be read but lowbit does not quantize to it")]

@@ -81,10 +81,30 @@ macro_rules! scalar_format {
     };
 }
 
-scalar_format!(F32, GgmlType::F32, 4, |x| x.to_le_bytes(), |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-scalar_format!(F16, GgmlType::F16, 2, |x| f32_to_f16_bits(x).to_le_bytes(), |b| read_f16(b));
-scalar_format!(Bf16, GgmlType::BF16, 2, |x| f32_to_bf16_bits(x).to_le_bytes(), |b| bf16_bits_to_f32(u16::from_le_bytes([b[0], b[1]])));
-scalar_format!(F64, GgmlType::F64, 8, |x| (x as f64).to_le_bytes(), |b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")) as f32);
+scalar_format!(F32, GgmlType::F32, 4, |x| x.to_le_bytes(), |b| {
+    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+});
+scalar_format!(
+    F16,
+    GgmlType::F16,
+    2,
+    |x| f32_to_f16_bits(x).to_le_bytes(),
+    |b| read_f16(b)
+);
+scalar_format!(
+    Bf16,
+    GgmlType::BF16,
+    2,
+    |x| f32_to_bf16_bits(x).to_le_bytes(),
+    |b| bf16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]))
+);
+scalar_format!(
+    F64,
+    GgmlType::F64,
+    8,
+    |x| (x as f64).to_le_bytes(),
+    |b| f64::from_le_bytes(b.try_into().expect("8-byte chunk")) as f32
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@
 
 pub mod affine;
 pub mod block;
+mod blockwise;
 mod error;
 pub mod float;
 pub mod fp8;
@@ -18,10 +19,11 @@ pub mod kquants;
 pub mod legacy;
 pub mod metrics;
 pub mod mxfp4;
+pub mod registry;
+pub mod search;
 pub mod ternary;
 #[cfg(test)]
 mod test_util;
-pub mod registry;
 mod types;
 
 pub use block::BlockFormat;

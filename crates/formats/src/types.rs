@@ -88,7 +88,10 @@ impl GgmlType {
     }
 
     fn entry(self) -> &'static (GgmlType, u32, &'static str, usize, usize) {
-        TABLE.iter().find(|e| e.0 == self).expect("every variant is in TABLE")
+        TABLE
+            .iter()
+            .find(|e| e.0 == self)
+            .expect("every variant is in TABLE")
     }
 
     /// The id stored in GGUF tensor infos.
@@ -117,7 +120,10 @@ impl GgmlType {
 
     /// Case-insensitive lookup by name.
     pub fn from_name(name: &str) -> Option<GgmlType> {
-        TABLE.iter().find(|e| e.2.eq_ignore_ascii_case(name)).map(|e| e.0)
+        TABLE
+            .iter()
+            .find(|e| e.2.eq_ignore_ascii_case(name))
+            .map(|e| e.0)
     }
 
     /// Bits per weight of the storage alone.
@@ -137,7 +143,10 @@ impl GgmlType {
 
     /// Integer types hold raw values, not quantized reals; they are never (de)quantized.
     pub fn is_integer(self) -> bool {
-        matches!(self, GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64)
+        matches!(
+            self,
+            GgmlType::I8 | GgmlType::I16 | GgmlType::I32 | GgmlType::I64
+        )
     }
 }
 

@@ -1,0 +1,92 @@
+//! The two block shapes every legacy format shares (32 elements, one f16 scale, optionally an
+//! f16 offset) and the nibble / fifth-bit packing they have in common.
+
+use crate::blockwise::store_f16;
+use crate::search::{assign, fit, normaliser, weights, IntLevels, Offset, Plan};
+
+pub const QK: usize = 32;
+
+/// Fits `x ≈ d·level` on `grid`, stores `d` as f16 at `d_out[0..2]` and writes each element's
+/// code (level − grid.lo) against the stored value.
+pub fn quantize_scaled(
+    x: &[f32],
+    importance: Option<&[f32]>,
+    grid: &IntLevels,
+    plan: &Plan,
+    d_out: &mut [u8],
+    codes: &mut [u8; QK],
+) -> f32 {
+    let p = normaliser(x);
+    if p == 0.0 {
+        store_f16(d_out, 0.0);
+        assign(x, 0.0, 0.0, grid, codes);
+        return 0.0;
+    }
+    let mut xn = [0f32; QK];
+    let mut w = [0f32; QK];
+    for (n, &v) in xn.iter_mut().zip(x) {
+        *n = v * p;
+    }
+    weights(&xn, importance, &mut w);
+    let f = fit(&xn, &w, grid, Offset::None, plan);
+    let d = store_f16(d_out, f.scale / p);
+    assign(x, d, 0.0, grid, codes);
+    d
+}
+
+/// Fits `x ≈ d·level + m` with a free offset; stores `d` then `m` as f16 at `dm_out[0..4]`.
+pub fn quantize_affine(
+    x: &[f32],
+    importance: Option<&[f32]>,
+    grid: &IntLevels,
+    plan: &Plan,
+    dm_out: &mut [u8],
+    codes: &mut [u8; QK],
+) {
+    let p = normaliser(x);
+    let (d, m) = if p == 0.0 {
+        (0.0, 0.0)
+    } else {
+        let mut xn = [0f32; QK];
+        let mut w = [0f32; QK];
+        for (n, &v) in xn.iter_mut().zip(x) {
+            *n = v * p;
+        }
+        weights(&xn, importance, &mut w);
+        let f = fit(&xn, &w, grid, Offset::Free, plan);
+        (f.scale / p, f.offset / p)
+    };
+    let d = store_f16(&mut dm_out[0..2], d);
+    let m = store_f16(&mut dm_out[2..4], m);
+    assign(x, d, m, grid, codes);
+}
+
+/// Low nibbles hold elements 0..16, high nibbles 16..32.
+#[inline]
+pub fn pack_nibbles(codes: &[u8; QK], qs: &mut [u8]) {
+    for j in 0..QK / 2 {
+        qs[j] = (codes[j] & 15) | ((codes[j + 16] & 15) << 4);
+    }
+}
+
+/// Fifth bits: bit j of the little-endian u32 is element j's.
+#[inline]
+pub fn pack_high_bits(codes: &[u8; QK], qh: &mut [u8]) {
+    let mut h = 0u32;
+    for (j, &c) in codes.iter().enumerate() {
+        h |= (((c >> 4) & 1) as u32) << j;
+    }
+    qh[..4].copy_from_slice(&h.to_le_bytes());
+}
+
+/// The 5-bit codes of a Q5 block, element order.
+#[inline]
+pub fn unpack5(qh: &[u8], qs: &[u8]) -> [u8; QK] {
+    let h = u32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]);
+    let mut out = [0u8; QK];
+    for j in 0..QK / 2 {
+        out[j] = (qs[j] & 15) | ((((h >> j) & 1) as u8) << 4);
+        out[j + 16] = (qs[j] >> 4) | ((((h >> (j + 16)) & 1) as u8) << 4);
+    }
+    out
+}

@@ -1,0 +1,34 @@
+//! Q4_0: 32 elements, f16 scale `d`, 4-bit codes; value = d·(code − 8).
+
+use super::common::{pack_nibbles, quantize_scaled, QK};
+use crate::blockwise::impl_block_format;
+use crate::float::read_f16;
+use crate::search::{deltas, IntLevels, Plan};
+use crate::GgmlType;
+
+pub struct Q4_0;
+
+const GRID: IntLevels = IntLevels::new(-8, 7);
+/// Both ends of the asymmetric grid: the extreme element may sit better on +7 than on −8.
+const PLAN: Plan = Plan {
+    anchors: &[-8.0, 7.0],
+    deltas: &deltas::NARROW,
+    abs_anchor: false,
+};
+
+fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
+    let mut codes = [0u8; QK];
+    quantize_scaled(x, imp, &GRID, &PLAN, &mut out[0..2], &mut codes);
+    pack_nibbles(&codes, &mut out[2..18]);
+}
+
+fn dequantize_block(b: &[u8], y: &mut [f32]) {
+    let d = read_f16(b);
+    for j in 0..QK / 2 {
+        let q = b[2 + j];
+        y[j] = ((q & 15) as i32 - 8) as f32 * d;
+        y[j + 16] = ((q >> 4) as i32 - 8) as f32 * d;
+    }
+}
+
+impl_block_format!(Q4_0, GgmlType::Q4_0, quantize_block, dequantize_block);

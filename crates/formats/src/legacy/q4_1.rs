@@ -1,0 +1,34 @@
+//! Q4_1: 32 elements, f16 scale `d` and offset `m`, 4-bit codes; value = d·code + m.
+
+use super::common::{pack_nibbles, quantize_affine, QK};
+use crate::blockwise::impl_block_format;
+use crate::float::read_f16;
+use crate::search::{deltas, IntLevels, Plan};
+use crate::GgmlType;
+
+pub struct Q4_1;
+
+const GRID: IntLevels = IntLevels::new(0, 15);
+const PLAN: Plan = Plan {
+    anchors: &[],
+    deltas: &deltas::AFFINE_NARROW,
+    abs_anchor: false,
+};
+
+fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
+    let mut codes = [0u8; QK];
+    quantize_affine(x, imp, &GRID, &PLAN, &mut out[0..4], &mut codes);
+    pack_nibbles(&codes, &mut out[4..20]);
+}
+
+fn dequantize_block(b: &[u8], y: &mut [f32]) {
+    let d = read_f16(b);
+    let m = read_f16(&b[2..]);
+    for j in 0..QK / 2 {
+        let q = b[4 + j];
+        y[j] = d * (q & 15) as f32 + m;
+        y[j + 16] = d * (q >> 4) as f32 + m;
+    }
+}
+
+impl_block_format!(Q4_1, GgmlType::Q4_1, quantize_block, dequantize_block);

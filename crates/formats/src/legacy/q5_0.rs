@@ -1,0 +1,34 @@
+//! Q5_0: 32 elements, f16 scale `d`, 5-bit codes (4 low bits in nibbles, fifth bits in a u32);
+//! value = d·(code − 16).
+
+use super::common::{pack_high_bits, pack_nibbles, quantize_scaled, unpack5, QK};
+use crate::blockwise::impl_block_format;
+use crate::float::read_f16;
+use crate::search::{deltas, IntLevels, Plan};
+use crate::GgmlType;
+
+pub struct Q5_0;
+
+const GRID: IntLevels = IntLevels::new(-16, 15);
+const PLAN: Plan = Plan {
+    anchors: &[-16.0, 15.0],
+    deltas: &deltas::NARROW,
+    abs_anchor: false,
+};
+
+fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
+    let mut codes = [0u8; QK];
+    quantize_scaled(x, imp, &GRID, &PLAN, &mut out[0..2], &mut codes);
+    pack_high_bits(&codes, &mut out[2..6]);
+    pack_nibbles(&codes, &mut out[6..22]);
+}
+
+fn dequantize_block(b: &[u8], y: &mut [f32]) {
+    let d = read_f16(b);
+    let q = unpack5(&b[2..6], &b[6..22]);
+    for (o, &c) in y.iter_mut().zip(&q) {
+        *o = (c as i32 - 16) as f32 * d;
+    }
+}
+
+impl_block_format!(Q5_0, GgmlType::Q5_0, quantize_block, dequantize_block);

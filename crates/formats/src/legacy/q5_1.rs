@@ -1,0 +1,34 @@
+//! Q5_1: 32 elements, f16 scale `d` and offset `m`, 5-bit codes; value = d·code + m.
+
+use super::common::{pack_high_bits, pack_nibbles, quantize_affine, unpack5, QK};
+use crate::blockwise::impl_block_format;
+use crate::float::read_f16;
+use crate::search::{deltas, IntLevels, Plan};
+use crate::GgmlType;
+
+pub struct Q5_1;
+
+const GRID: IntLevels = IntLevels::new(0, 31);
+const PLAN: Plan = Plan {
+    anchors: &[],
+    deltas: &deltas::AFFINE_NARROW,
+    abs_anchor: false,
+};
+
+fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
+    let mut codes = [0u8; QK];
+    quantize_affine(x, imp, &GRID, &PLAN, &mut out[0..4], &mut codes);
+    pack_high_bits(&codes, &mut out[4..8]);
+    pack_nibbles(&codes, &mut out[8..24]);
+}
+
+fn dequantize_block(b: &[u8], y: &mut [f32]) {
+    let d = read_f16(b);
+    let m = read_f16(&b[2..]);
+    let q = unpack5(&b[4..8], &b[8..24]);
+    for (o, &c) in y.iter_mut().zip(&q) {
+        *o = d * c as f32 + m;
+    }
+}
+
+impl_block_format!(Q5_1, GgmlType::Q5_1, quantize_block, dequantize_block);

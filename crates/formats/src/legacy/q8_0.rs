@@ -1,0 +1,51 @@
+//! Q8_0: 32 elements, f16 scale `d`, int8 codes; value = d·code.
+
+use super::common::{quantize_scaled, QK};
+use crate::blockwise::impl_block_format;
+use crate::float::read_f16;
+use crate::search::{deltas, IntLevels, Plan};
+use crate::GgmlType;
+
+pub struct Q8_0;
+
+/// ±127 like ggml: −128 is never produced, which keeps the grid symmetric.
+pub(super) const GRID: IntLevels = IntLevels::new(-127, 127);
+/// At 8 bits perturbing the anchor buys nothing measurable; the refit alone helps. Positive
+/// scale as ggml writes it, so requantizing reproduces the same bytes.
+pub(super) const PLAN: Plan = Plan {
+    anchors: &[127.0],
+    deltas: &deltas::NONE,
+    abs_anchor: true,
+};
+
+/// Codes as stored int8 bytes.
+pub(super) fn quantize_codes(
+    x: &[f32],
+    imp: Option<&[f32]>,
+    d_out: &mut [u8],
+    qs: &mut [u8],
+) -> (f32, i32) {
+    let mut codes = [0u8; QK];
+    let d = quantize_scaled(x, imp, &GRID, &PLAN, d_out, &mut codes);
+    let mut sum = 0i32;
+    for (o, &c) in qs.iter_mut().zip(&codes) {
+        let v = c as i32 - 127;
+        sum += v;
+        *o = v as i8 as u8;
+    }
+    (d, sum)
+}
+
+fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
+    let (d_out, qs) = out.split_at_mut(2);
+    quantize_codes(x, imp, d_out, qs);
+}
+
+fn dequantize_block(b: &[u8], y: &mut [f32]) {
+    let d = read_f16(b);
+    for (o, &q) in y.iter_mut().zip(&b[2..34]) {
+        *o = (q as i8) as f32 * d;
+    }
+}
+
+impl_block_format!(Q8_0, GgmlType::Q8_0, quantize_block, dequantize_block);
