@@ -11,7 +11,7 @@ use std::time::Instant;
 /// Errors of a pipeline run; each names the tensor it happened on.
 #[derive(Debug, thiserror::Error)]
 pub enum QuantError {
-    #[error("tensor {tensor}: {source}")]
+    #[error("tensor {tensor}")]
     Format { tensor: String, source: FormatError },
     #[error("tensor {tensor}: reading the source failed: {message}")]
     Source { tensor: String, message: String },

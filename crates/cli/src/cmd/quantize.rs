@@ -160,6 +160,12 @@ pub fn run(args: Args) -> Result<()> {
     let descs = lowbit_quant::pipeline::SourceModel::tensors(&source);
     let opts = PlanOptions { preset, pure: args.pure, overrides };
     let plans: Vec<TensorPlan> = plan(descs, &facts, &opts);
+    for p in &plans {
+        let quantizable = lowbit_formats::block_format(p.target).is_some_and(|f| f.can_quantize());
+        if !p.keep && !quantizable {
+            bail!("tensor {}: lowbit reads {} but cannot quantize to it", p.name, p.target);
+        }
+    }
 
     let requantized: Vec<String> = descs
         .iter()
