@@ -8,9 +8,11 @@
 mod atomic;
 mod error;
 pub mod gguf;
+pub mod hf;
 pub mod safetensors;
 
 pub use atomic::{same_file, AtomicFile};
 pub use error::{FileError, Result, TensorProblem};
 pub use gguf::{Array, GgufFile, GgufWriter, StrArray, TensorInfo, TensorSpec, Value, ValueType};
+pub use hf::HfModel;
 pub use safetensors::{Dtype, SafeTensorInfo, SafeTensorSpec, SafetensorsFile, SafetensorsWriter};
