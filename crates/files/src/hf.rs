@@ -251,7 +251,9 @@ impl HfModel {
 }
 
 /// Shard names (sorted, deduplicated) and the weight map in file order.
-fn read_index(dir: &Path, path: &Path) -> Result<(Vec<String>, Vec<(String, String)>)> {
+type WeightMap = Vec<(String, String)>;
+
+fn read_index(dir: &Path, path: &Path) -> Result<(Vec<String>, WeightMap)> {
     let text = std::fs::read(path).map_err(|e| FileError::io(path, "reading", e))?;
     let idx: IndexFile = serde_json::from_slice(&text)
         .map_err(|e| FileError::invalid(path, format!("invalid index: {e}")))?;

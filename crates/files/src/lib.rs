@@ -9,10 +9,12 @@ mod atomic;
 mod error;
 pub mod gguf;
 pub mod hf;
+pub mod imatrix;
 pub mod safetensors;
 
 pub use atomic::{same_file, AtomicFile};
 pub use error::{FileError, Result, TensorProblem};
 pub use gguf::{Array, GgufFile, GgufWriter, StrArray, TensorInfo, TensorSpec, Value, ValueType};
 pub use hf::HfModel;
+pub use imatrix::{Imatrix, ImatrixEntry, ImatrixFormat};
 pub use safetensors::{Dtype, SafeTensorInfo, SafeTensorSpec, SafetensorsFile, SafetensorsWriter};

@@ -337,7 +337,7 @@ impl SafetensorsFile {
         }
         let data = self.tensor_data(info);
         match info.dtype {
-            Dtype::F32 => convert::<4>(data, out, |b| f32::from_le_bytes(b)),
+            Dtype::F32 => convert::<4>(data, out, f32::from_le_bytes),
             Dtype::F16 => convert::<2>(data, out, |b| f16_bits_to_f32(u16::from_le_bytes(b))),
             Dtype::BF16 => convert::<2>(data, out, |b| bf16_bits_to_f32(u16::from_le_bytes(b))),
             Dtype::F64 => convert::<8>(data, out, |b| f64::from_le_bytes(b) as f32),
