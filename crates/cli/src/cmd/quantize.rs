@@ -5,6 +5,7 @@ use crate::output::{human_bytes, print_json};
 use crate::progress;
 use anyhow::{bail, Context, Result};
 use lowbit_files::gguf::{GgufFile, GgufWriter, TensorSpec, Value};
+use lowbit_files::imatrix::Imatrix;
 use lowbit_files::same_file;
 use lowbit_formats::metrics::ErrorStats;
 use lowbit_formats::GgmlType;
@@ -43,12 +44,11 @@ pub struct Args {
     json: bool,
 }
 
-struct Imatrix;
 struct ImatrixSource(Imatrix);
-impl Imatrix { fn load(_p: &Path) -> Result<Imatrix> { bail!("imatrix not wired yet") } fn len(&self) -> usize { 0 } fn dataset(&self) -> Option<&str> { None } fn chunks(&self) -> Option<usize> { None } }
+
 impl ImportanceSource for ImatrixSource {
-    fn importance(&self, _tensor: &str) -> Option<&[f32]> {
-        None
+    fn importance(&self, tensor: &str) -> Option<&[f32]> {
+        self.0.get(tensor)
     }
 }
 
@@ -130,11 +130,11 @@ fn output_metadata(file: &GgufFile, preset: Preset, imatrix: Option<(&Path, &Ima
     set("general.file_type", Value::U32(preset.file_type()));
     if let Some((path, m)) = imatrix {
         set("quantize.imatrix.file", Value::String(path.display().to_string()));
-        set("quantize.imatrix.entries_count", Value::I32(m.len() as i32));
+        set("quantize.imatrix.entries_count", Value::I32(m.entries().len() as i32));
         if let Some(d) = m.dataset() {
             set("quantize.imatrix.dataset", Value::String(d.to_string()));
         }
-        if let Some(c) = m.chunks() {
+        if let Some(c) = m.chunk_count() {
             set("quantize.imatrix.chunks_count", Value::I32(c as i32));
         }
     }
