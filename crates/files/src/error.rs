@@ -46,7 +46,7 @@ pub enum TensorProblem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{path}: {op}: {source}", path = path.display())]
+    #[error("{path}: {op}", path = path.display())]
     Io {
         path: PathBuf,
         op: &'static str,

@@ -1,8 +1,10 @@
 //! `lowbit inspect`: what a model file holds, for people (a table) or programs (`--json`).
 
 use crate::output::{dims_string, human_bytes, print_json};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use lowbit_files::gguf::{Array, GgufFile, Value};
+use lowbit_files::hf::HfModel;
+use lowbit_files::safetensors::SafetensorsFile;
 use serde::Serialize;
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
@@ -10,7 +12,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A GGUF file.
+    /// A GGUF file, a .safetensors file or a Hugging Face model folder.
     path: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -40,7 +42,7 @@ struct TypeRow {
 struct Report {
     path: String,
     format: &'static str,
-    version: u32,
+    version: Option<u32>,
     architecture: Option<String>,
     name: Option<String>,
     file_type: Option<u64>,
@@ -100,7 +102,125 @@ fn tokenizer_summary(file: &GgufFile) -> Map<String, serde_json::Value> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let file = GgufFile::open(&args.path).with_context(|| format!("cannot inspect {}", args.path.display()))?;
+    let report = if args.path.is_dir() {
+        hf_report(&args)?
+    } else if args.path.extension().is_some_and(|e| e == "safetensors") {
+        safetensors_report(&args)?
+    } else {
+        gguf_report(&args)?
+    };
+    if args.json {
+        return print_json(&report);
+    }
+    print_human(&report);
+    Ok(())
+}
+
+/// Summary of a tensor list: per-type histogram, total bytes and elements.
+fn tally(rows: &[TensorRow]) -> (BTreeMap<String, TypeRow>, u64, u64) {
+    let mut types: BTreeMap<String, TypeRow> = BTreeMap::new();
+    for t in rows {
+        let row = types.entry(t.ty.clone()).or_default();
+        row.tensors += 1;
+        row.elements += t.dims.iter().product::<u64>();
+        row.bytes += t.bytes;
+    }
+    let bytes = rows.iter().map(|t| t.bytes).sum();
+    let elements = rows.iter().map(|t| t.dims.iter().product::<u64>()).sum();
+    (types, bytes, elements)
+}
+
+fn bpw(bytes: u64, elements: u64) -> f64 {
+    if elements == 0 {
+        0.0
+    } else {
+        bytes as f64 * 8.0 / elements as f64
+    }
+}
+
+fn safetensors_rows(file: &SafetensorsFile) -> Vec<TensorRow> {
+    file.tensors()
+        .iter()
+        .map(|t| TensorRow { name: t.name.clone(), ty: t.dtype.name().to_string(), dims: t.shape.clone(), bytes: t.size })
+        .collect()
+}
+
+fn safetensors_report(args: &Args) -> Result<Report> {
+    let file = SafetensorsFile::open(&args.path)?;
+    let rows = safetensors_rows(&file);
+    let (types, tensor_bytes, elements) = tally(&rows);
+    Ok(Report {
+        path: args.path.display().to_string(),
+        format: "safetensors",
+        version: None,
+        architecture: None,
+        name: None,
+        file_type: None,
+        file_bytes: std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0),
+        tensor_bytes,
+        elements,
+        bits_per_weight: bpw(tensor_bytes, elements),
+        hyperparameters: Map::new(),
+        tokenizer: Map::new(),
+        types,
+        tensors: if args.no_tensors { vec![] } else { rows },
+    })
+}
+
+/// tokenizer.json: the model kind and sizes, which is what a user checks before converting.
+fn hf_tokenizer_summary(model: &HfModel) -> Result<Map<String, serde_json::Value>> {
+    let mut m = Map::new();
+    if let Some(tok) = model.load_tokenizer_json()? {
+        let kind = tok.pointer("/model/type").cloned().unwrap_or(json!(null));
+        m.insert("model".into(), kind);
+        if let Some(v) = tok.pointer("/model/vocab") {
+            let n = v.as_object().map(|o| o.len()).or_else(|| v.as_array().map(|a| a.len())).unwrap_or(0);
+            m.insert("vocab".into(), json!(n));
+        }
+        if let Some(merges) = tok.pointer("/model/merges").and_then(|v| v.as_array()) {
+            m.insert("merges".into(), json!(merges.len()));
+        }
+        if let Some(added) = tok.get("added_tokens").and_then(|v| v.as_array()) {
+            m.insert("added_tokens".into(), json!(added.len()));
+        }
+    }
+    Ok(m)
+}
+
+fn hf_report(args: &Args) -> Result<Report> {
+    let model = HfModel::open(&args.path)?;
+    let mut rows = Vec::new();
+    let mut file_bytes = 0;
+    for shard in model.shards() {
+        rows.extend(safetensors_rows(shard));
+        file_bytes += std::fs::metadata(shard.path()).map(|m| m.len()).unwrap_or(0);
+    }
+    let (types, tensor_bytes, elements) = tally(&rows);
+    let hyper: Map<String, serde_json::Value> = model
+        .config()
+        .as_object()
+        .map(|o| o.iter().filter(|(_, v)| !v.is_object() && !v.is_array()).map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(Report {
+        path: args.path.display().to_string(),
+        format: "hf",
+        version: None,
+        architecture: model.architectures().first().map(|s| s.to_string()).or_else(|| model.model_type().ok().map(str::to_string)),
+        name: model.config().get("_name_or_path").and_then(|v| v.as_str()).map(str::to_string),
+        file_type: None,
+        file_bytes,
+        tensor_bytes,
+        elements,
+        bits_per_weight: bpw(tensor_bytes, elements),
+        hyperparameters: hyper,
+        tokenizer: hf_tokenizer_summary(&model)?,
+        types,
+        tensors: if args.no_tensors { vec![] } else { rows },
+    })
+}
+
+fn gguf_report(args: &Args) -> Result<Report> {
+    let file = GgufFile::open(&args.path)?;
     let arch = file.get("general.architecture").and_then(|v| v.as_str()).map(str::to_string);
     let mut hyper = Map::new();
     if let Some(a) = &arch {
@@ -111,42 +231,35 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
     }
-    let mut types: BTreeMap<String, TypeRow> = BTreeMap::new();
-    let mut tensors = Vec::new();
-    for t in file.tensors() {
-        let row = types.entry(t.ty.name().to_string()).or_default();
-        row.tensors += 1;
-        row.elements += t.n_elements();
-        row.bytes += t.size;
-        tensors.push(TensorRow { name: t.name.clone(), ty: t.ty.name().into(), dims: t.dims.clone(), bytes: t.size });
-    }
-    let tensor_bytes = file.total_tensor_bytes();
-    let elements = file.total_elements();
-    let report = Report {
+    let tensors: Vec<TensorRow> = file
+        .tensors()
+        .iter()
+        .map(|t| TensorRow { name: t.name.clone(), ty: t.ty.name().into(), dims: t.dims.clone(), bytes: t.size })
+        .collect();
+    let (types, tensor_bytes, elements) = tally(&tensors);
+    Ok(Report {
         path: args.path.display().to_string(),
         format: "gguf",
-        version: file.version(),
+        version: Some(file.version()),
         name: file.get("general.name").and_then(|v| v.as_str()).map(str::to_string),
         file_type: file.get("general.file_type").and_then(|v| v.to_u64()),
         architecture: arch,
         file_bytes: file.file_size(),
         tensor_bytes,
         elements,
-        bits_per_weight: if elements == 0 { 0.0 } else { tensor_bytes as f64 * 8.0 / elements as f64 },
+        bits_per_weight: bpw(tensor_bytes, elements),
         hyperparameters: hyper,
         tokenizer: tokenizer_summary(&file),
         types,
         tensors: if args.no_tensors { vec![] } else { tensors },
-    };
-    if args.json {
-        return print_json(&report);
-    }
-    print_human(&report);
-    Ok(())
+    })
 }
 
 fn print_human(r: &Report) {
-    println!("{} (GGUF v{})", r.path, r.version);
+    match r.version {
+        Some(v) => println!("{} (GGUF v{v})", r.path),
+        None => println!("{} ({})", r.path, r.format),
+    }
     println!("  architecture   {}", r.architecture.as_deref().unwrap_or("(none)"));
     if let Some(n) = &r.name {
         println!("  name           {n}");
