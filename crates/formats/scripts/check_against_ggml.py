@@ -146,7 +146,7 @@ def cmd_quality(use_imatrix):
     xs.append(rng.standard_t(5, size=(256, 2048)).astype(np.float32) * 0.02)
     print(f"{'type':7s} {'rmse lowbit':>12s} {'rmse ggml':>12s} {'wrmse lowbit':>13s} {'wrmse ggml':>12s}")
     for name in TYPES:
-        if name in ("Q8_1",):
+        if name in ("Q8_1", "Q8_K"):
             continue
         acc = np.zeros(4)
         for x in xs:

@@ -492,8 +492,9 @@ pub fn weights(x: &[f32], importance: Option<&[f32]>, out: &mut [f32]) {
             }
         }
         None => {
+            let sigma2 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = v * v;
+                *o = sigma2 + v * v;
             }
         }
     }
@@ -514,14 +515,33 @@ pub mod deltas {
     pub const NARROW: [f32; 7] = [0.0, -0.15, 0.15, -0.3, 0.3, -0.5, 0.5];
     /// The anchor alone (plus the refit): 8-bit grids gain nothing from perturbing.
     pub const NONE: [f32; 1] = [0.0];
-    /// Affine sub-blocks: shrink the span by up to 1.4 levels or grow it by 0.5 (outliers at the
-    /// ends are often better clipped than honoured), step 0.1.
-    pub const AFFINE: [f32; 20] = [
-        0.0, -0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9, -1.0, -1.1, -1.2, -1.3, -1.4,
-        0.1, 0.2, 0.3, 0.4, 0.5,
+    /// Affine 4- and 5-bit sub-blocks: the span mapped onto `hi ± 1` levels in steps of 0.1
+    /// (shrinking clips outliers at the ends, which often pays).
+    pub const AFFINE: [f32; 21] = [
+        0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, -0.6, 0.6, -0.7, 0.7, -0.8,
+        0.8, -0.9, 0.9, -1.0, 1.0,
+    ];
+    /// Affine 2-bit sub-blocks (3 is the top level, so ±1 would be ±30 %): −0.5 … +1.0.
+    pub const AFFINE_2BIT: [f32; 16] = [
+        0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
+    ];
+    /// Codebook grids have steps of 10–25 units: whole-unit perturbations, ±7.
+    pub const CODEBOOK: [f32; 15] = [
+        0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0, -4.0, 4.0, -5.0, 5.0, -6.0, 6.0, -7.0, 7.0,
     ];
     /// Affine legacy blocks: the same range at half the density, for the speed budget.
     pub const AFFINE_NARROW: [f32; 9] = [0.0, -0.2, -0.4, -0.6, -0.8, -1.0, -1.2, 0.2, 0.4];
+    /// With an importance matrix the objective is worth more search: ±1 level in steps of 0.05.
+    pub const AFFINE_DENSE: [f32; 41] = [
+        0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2, -0.25, 0.25, -0.3, 0.3, -0.35, 0.35,
+        -0.4, 0.4, -0.45, 0.45, -0.5, 0.5, -0.55, 0.55, -0.6, 0.6, -0.65, 0.65, -0.7, 0.7, -0.75,
+        0.75, -0.8, 0.8, -0.85, 0.85, -0.9, 0.9, -0.95, 0.95, -1.0, 1.0,
+    ];
+    /// Dense 2-bit variant: −0.5 … +1.0 in steps of 0.05.
+    pub const AFFINE_2BIT_DENSE: [f32; 31] = [
+        0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2, -0.25, 0.25, -0.3, 0.3, -0.35, 0.35,
+        -0.4, 0.4, -0.45, 0.45, -0.5, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0,
+    ];
     /// Super-block scales: mostly shrink (clipping the largest sub-scale a little), at most 4
     /// levels, so the largest code stays near the top of the grid as llama.cpp's files have it.
     pub const SUPER: [f32; 13] = [

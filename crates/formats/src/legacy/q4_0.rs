@@ -16,9 +16,23 @@ const PLAN: Plan = Plan {
     abs_anchor: false,
 };
 
+/// With an importance vector: a denser search (llama.cpp's imatrix path searches more too).
+const PLAN_IMATRIX: Plan = Plan {
+    anchors: &[-8.0, 7.0],
+    deltas: &deltas::WIDE,
+    abs_anchor: false,
+};
+
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let mut codes = [0u8; QK];
-    quantize_scaled(x, imp, &GRID, &PLAN, &mut out[0..2], &mut codes);
+    quantize_scaled(
+        x,
+        imp,
+        &GRID,
+        if imp.is_some() { &PLAN_IMATRIX } else { &PLAN },
+        &mut out[0..2],
+        &mut codes,
+    );
     pack_nibbles(&codes, &mut out[2..18]);
 }
 

@@ -15,9 +15,23 @@ const PLAN: Plan = Plan {
     abs_anchor: false,
 };
 
+/// With an importance vector: a denser search (llama.cpp's imatrix path searches more too).
+const PLAN_IMATRIX: Plan = Plan {
+    anchors: &[],
+    deltas: &deltas::AFFINE_DENSE,
+    abs_anchor: false,
+};
+
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let mut codes = [0u8; QK];
-    quantize_affine(x, imp, &GRID, &PLAN, &mut out[0..4], &mut codes);
+    quantize_affine(
+        x,
+        imp,
+        &GRID,
+        if imp.is_some() { &PLAN_IMATRIX } else { &PLAN },
+        &mut out[0..4],
+        &mut codes,
+    );
     pack_nibbles(&codes, &mut out[4..20]);
 }
 

@@ -1,0 +1,63 @@
+//! Q6_K: 16 sub-blocks of 16, 6-bit signed codes (low nibbles in `ql`, top two bits in `qh`),
+//! int8 sub-scales, f16 `d`; value = d·sc·(q−32).
+
+use super::superblock::{quantize_symmetric, super_plan, QK_K};
+use crate::blockwise::impl_block_format;
+use crate::float::read_f16;
+use crate::search::{deltas, IntLevels, Plan};
+use crate::GgmlType;
+
+pub struct Q6_K;
+
+const GRID: IntLevels = IntLevels::new(-32, 31);
+const SC_GRID: IntLevels = IntLevels::new(-128, 127);
+const PLAN: Plan = Plan {
+    anchors: &[-32.0],
+    deltas: &deltas::WIDE,
+    abs_anchor: false,
+};
+const SC_PLAN: Plan = super_plan(&[-128.0]);
+
+/// Element e of a 128-chunk n: (ql byte, shift) for its low nibble and qh bit offset.
+#[inline]
+fn place(e: usize) -> (usize, u32, usize, u32) {
+    let (n, r) = (e / 128, e % 128);
+    let (k, l) = (r / 32, r % 32);
+    (
+        64 * n + l + 32 * (k % 2),
+        4 * (k as u32 / 2),
+        32 * n + l,
+        2 * k as u32,
+    )
+}
+
+fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
+    let (body, d_out) = out.split_at_mut(208);
+    let r = quantize_symmetric(x, imp, 16, &GRID, &PLAN, &SC_GRID, &SC_PLAN, d_out);
+    let (ql, rest) = body.split_at_mut(128);
+    let (qh, scales) = rest.split_at_mut(64);
+    ql.fill(0);
+    qh.fill(0);
+    for e in 0..QK_K {
+        let q = r.q[e];
+        let (lb, ls, hb, hs) = place(e);
+        ql[lb] |= (q & 0xF) << ls;
+        qh[hb] |= (q >> 4) << hs;
+    }
+    for j in 0..16 {
+        scales[j] = (r.sc[j] as i32 - 128) as i8 as u8;
+    }
+}
+
+fn dequantize_block(b: &[u8], y: &mut [f32]) {
+    let d = read_f16(&b[208..]);
+    let (ql, qh, scales) = (&b[0..128], &b[128..192], &b[192..208]);
+    for e in 0..QK_K {
+        let (lb, ls, hb, hs) = place(e);
+        let q = ((ql[lb] >> ls) & 0xF) | (((qh[hb] >> hs) & 3) << 4);
+        let dl = d * (scales[e / 16] as i8) as f32;
+        y[e] = dl * (q as i32 - 32) as f32;
+    }
+}
+
+impl_block_format!(Q6_K, GgmlType::Q6_K, quantize_block, dequantize_block);

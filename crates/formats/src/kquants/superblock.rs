@@ -1,0 +1,187 @@
+//! The two-level structure every k-quant (and IQ4_XS) shares: a 256-element super-block split
+//! into sub-blocks, each with its own scale (and for affine types a min), those scales in turn
+//! quantized to a few bits against one f16 super-scale.
+//!
+//! Both levels use [`crate::search::fit`]. The super level is weighted by how much a sub-block's
+//! error grows when its scale moves: `Σ w·level²` for scales (the error is
+//! `Σ w (Δscale·level)²`) and `Σ w` for mins (`Σ w Δmin²`).
+
+use crate::blockwise::store_f16;
+use crate::search::{assign, deltas, fit, normaliser, weights, Grid, IntLevels, Offset, Plan};
+
+pub const QK_K: usize = 256;
+
+/// A quantized super-block: the stored f16 super-scales and the per-sub-block and per-element codes.
+pub struct Quantized {
+    pub d: f32,
+    pub dmin: f32,
+    /// Sub-block scale codes (level − lo of the scale grid).
+    pub sc: [u8; 16],
+    /// Sub-block min codes (affine types only).
+    pub mc: [u8; 16],
+    /// Element codes (level − lo of the element grid).
+    pub q: [u8; QK_K],
+}
+
+/// Plan for quantizing sub-block scales onto `grid` (anchor = the level ggml maps the largest
+/// scale onto, so that ggml's own files are recovered exactly).
+pub const fn super_plan(anchor: &'static [f32]) -> Plan {
+    Plan {
+        anchors: anchor,
+        deltas: &deltas::SUPER,
+        abs_anchor: false,
+    }
+}
+
+struct Normalised {
+    p: f32,
+    x: [f32; QK_K],
+    w: [f32; QK_K],
+}
+
+fn normalise(x: &[f32], importance: Option<&[f32]>) -> Option<Normalised> {
+    let p = normaliser(x);
+    if p == 0.0 {
+        return None;
+    }
+    let mut n = Normalised {
+        p,
+        x: [0.0; QK_K],
+        w: [0.0; QK_K],
+    };
+    for (o, &v) in n.x.iter_mut().zip(x) {
+        *o = v * p;
+    }
+    weights(&n.x, importance, &mut n.w);
+    Some(n)
+}
+
+/// Σ w·level² of a sub-block under its own fit: the weight of its scale at the super level.
+fn scale_weight<G: Grid>(x: &[f32], w: &[f32], grid: &G, scale: f32, offset: f32) -> f32 {
+    let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+    x.iter()
+        .zip(w)
+        .map(|(&v, &wv)| {
+            let l = grid.snap((v - offset) * inv);
+            wv * l * l
+        })
+        .sum()
+}
+
+/// Affine k-quants (Q2_K, Q4_K, Q5_K): `x ≈ d·sc·q − dmin·m` per sub-block of `sub` elements,
+/// with `q` on `grid` (0..=nmax) and `sc`, `m` on `sc_grid` (0..=63 or 0..=15).
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_affine(
+    x: &[f32],
+    importance: Option<&[f32]>,
+    sub: usize,
+    grid: &IntLevels,
+    sub_plan: &Plan,
+    sc_grid: &IntLevels,
+    sc_plan: &Plan,
+    d_out: &mut [u8],
+    dmin_out: &mut [u8],
+) -> Quantized {
+    let nsub = QK_K / sub;
+    let mut out = Quantized {
+        d: 0.0,
+        dmin: 0.0,
+        sc: [0; 16],
+        mc: [0; 16],
+        q: [0; QK_K],
+    };
+    let Some(n) = normalise(x, importance) else {
+        store_f16(d_out, 0.0);
+        store_f16(dmin_out, 0.0);
+        return out;
+    };
+    let mut scales = [0f32; 16];
+    let mut mins = [0f32; 16];
+    let mut ws = [0f32; 16];
+    let mut wm = [0f32; 16];
+    for j in 0..nsub {
+        let (xs, w) = (&n.x[j * sub..][..sub], &n.w[j * sub..][..sub]);
+        let f = fit(xs, w, grid, Offset::NonPositive, sub_plan);
+        scales[j] = f.scale.max(0.0);
+        mins[j] = -f.offset;
+        ws[j] = scale_weight(xs, w, grid, f.scale, f.offset);
+        wm[j] = w.iter().sum();
+    }
+    let sd = fit(&scales[..nsub], &ws[..nsub], sc_grid, Offset::None, sc_plan).scale;
+    let sm = fit(&mins[..nsub], &wm[..nsub], sc_grid, Offset::None, sc_plan).scale;
+    out.d = store_f16(d_out, sd / n.p);
+    out.dmin = store_f16(dmin_out, sm / n.p);
+    for j in 0..nsub {
+        let (scale, min) = (scales[j] / n.p, mins[j] / n.p);
+        out.sc[j] = code_of(scale, out.d, sc_grid);
+        out.mc[j] = code_of(min, out.dmin, sc_grid);
+        // Exactly the products the reader forms.
+        let dl = out.d * out.sc[j] as f32;
+        let ml = out.dmin * out.mc[j] as f32;
+        assign(
+            &x[j * sub..][..sub],
+            dl,
+            -ml,
+            grid,
+            &mut out.q[j * sub..][..sub],
+        );
+    }
+    out
+}
+
+/// Symmetric two-level types (Q3_K, Q6_K, IQ4_XS): `x ≈ d·(sc+lo)·level(q)` per sub-block.
+/// `sc_plan` anchors the largest sub-scale where ggml puts it (its low end, a negative `d`).
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_symmetric<G: Grid>(
+    x: &[f32],
+    importance: Option<&[f32]>,
+    sub: usize,
+    grid: &G,
+    sub_plan: &Plan,
+    sc_grid: &IntLevels,
+    sc_plan: &Plan,
+    d_out: &mut [u8],
+) -> Quantized {
+    let nsub = QK_K / sub;
+    let mut out = Quantized {
+        d: 0.0,
+        dmin: 0.0,
+        sc: [0; 16],
+        mc: [0; 16],
+        q: [0; QK_K],
+    };
+    let Some(n) = normalise(x, importance) else {
+        // An all-zero block: zero scale, sub-scales at level 0, codes 0.
+        store_f16(d_out, 0.0);
+        out.sc = [(-sc_grid.lo) as u8; 16];
+        return out;
+    };
+    let mut scales = [0f32; 16];
+    let mut ws = [0f32; 16];
+    for j in 0..nsub {
+        let (xs, w) = (&n.x[j * sub..][..sub], &n.w[j * sub..][..sub]);
+        let f = fit(xs, w, grid, Offset::None, sub_plan);
+        scales[j] = f.scale;
+        ws[j] = scale_weight(xs, w, grid, f.scale, 0.0);
+    }
+    let sd = fit(&scales[..nsub], &ws[..nsub], sc_grid, Offset::None, sc_plan).scale;
+    out.d = store_f16(d_out, sd / n.p);
+    for j in 0..nsub {
+        out.sc[j] = code_of(scales[j] / n.p, out.d, sc_grid);
+        let dl = out.d * (out.sc[j] as f32 + sc_grid.lo);
+        assign(
+            &x[j * sub..][..sub],
+            dl,
+            0.0,
+            grid,
+            &mut out.q[j * sub..][..sub],
+        );
+    }
+    out
+}
+
+#[inline]
+fn code_of(v: f32, d: f32, grid: &IntLevels) -> u8 {
+    let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
+    grid.code(v * inv)
+}
