@@ -45,8 +45,11 @@ fn q4_k_m_mix_and_fallbacks_are_reported() {
     let target = |name: &str| r["tensors"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap()["target"].clone();
     assert_eq!(target("output.weight"), "Q6_K");
     assert_eq!(target("blk.0.attn_q.weight"), "Q4_K");
-    assert_eq!(target("blk.0.attn_v.weight"), "Q6_K");
-    assert_eq!(r["types"]["Q4_K"]["tensors"], 2);
+    // With 2 layers, only the last is a "more bits" layer (the last eighth).
+    assert_eq!(target("blk.0.attn_v.weight"), "Q4_K");
+    assert_eq!(target("blk.1.attn_v.weight"), "Q6_K");
+    assert_eq!(target("token_embd.weight"), "Q4_K");
+    assert_eq!(r["types"]["Q4_K"]["tensors"], 5);
 }
 
 #[test]
