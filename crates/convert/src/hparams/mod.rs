@@ -54,3 +54,4 @@ pub(crate) fn rope_params(config: &Value) -> serde_json::Map<String, Value> {
     }
     params
 }
+
