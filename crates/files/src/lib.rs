@@ -8,7 +8,9 @@
 mod atomic;
 mod error;
 pub mod gguf;
+pub mod safetensors;
 
 pub use atomic::{same_file, AtomicFile};
 pub use error::{FileError, Result, TensorProblem};
 pub use gguf::{Array, GgufFile, GgufWriter, StrArray, TensorInfo, TensorSpec, Value, ValueType};
+pub use safetensors::{Dtype, SafeTensorInfo, SafeTensorSpec, SafetensorsFile, SafetensorsWriter};
