@@ -35,6 +35,10 @@ pub enum ConvertError {
     NoFormat(String),
     #[error(transparent)]
     Format(#[from] lowbit_formats::FormatError),
+    #[error(transparent)]
+    Files(#[from] lowbit_files::FileError),
+    #[error("output {0} already exists and is not an empty directory")]
+    OutputExists(PathBuf),
 }
 
 impl ConvertError {

@@ -41,15 +41,29 @@ impl MetaValue {
             Value::F64(v) => MetaValue::F64(*v),
             Value::Bool(v) => MetaValue::Bool(*v),
             Value::String(s) => MetaValue::Str(s.clone()),
-            Value::Array(Array::String(a)) => MetaValue::StrArray(a.iter().map(str::to_string).collect()),
+            Value::Array(Array::String(a)) => {
+                MetaValue::StrArray(a.iter().map(str::to_string).collect())
+            }
             Value::Array(Array::I32(a)) => MetaValue::I32Array(a.clone()),
             Value::Array(Array::F32(a)) => MetaValue::F32Array(a.clone()),
-            Value::Array(Array::U32(a)) => MetaValue::Array(a.iter().map(|v| MetaValue::U32(*v)).collect()),
-            Value::Array(Array::I64(a)) => MetaValue::Array(a.iter().map(|v| MetaValue::I64(*v)).collect()),
-            Value::Array(Array::U64(a)) => MetaValue::Array(a.iter().map(|v| MetaValue::U64(*v)).collect()),
-            Value::Array(Array::Bool(a)) => MetaValue::Array(a.iter().map(|v| MetaValue::Bool(*v)).collect()),
-            Value::Array(Array::U8(a)) => MetaValue::Array(a.iter().map(|v| MetaValue::U8(*v)).collect()),
-            Value::Array(Array::F64(a)) => MetaValue::Array(a.iter().map(|v| MetaValue::F64(*v)).collect()),
+            Value::Array(Array::U32(a)) => {
+                MetaValue::Array(a.iter().map(|v| MetaValue::U32(*v)).collect())
+            }
+            Value::Array(Array::I64(a)) => {
+                MetaValue::Array(a.iter().map(|v| MetaValue::I64(*v)).collect())
+            }
+            Value::Array(Array::U64(a)) => {
+                MetaValue::Array(a.iter().map(|v| MetaValue::U64(*v)).collect())
+            }
+            Value::Array(Array::Bool(a)) => {
+                MetaValue::Array(a.iter().map(|v| MetaValue::Bool(*v)).collect())
+            }
+            Value::Array(Array::U8(a)) => {
+                MetaValue::Array(a.iter().map(|v| MetaValue::U8(*v)).collect())
+            }
+            Value::Array(Array::F64(a)) => {
+                MetaValue::Array(a.iter().map(|v| MetaValue::F64(*v)).collect())
+            }
             _ => return None,
         })
     }
@@ -60,7 +74,18 @@ impl MetaValue {
 fn scalar_array(items: &[MetaValue]) -> Array {
     macro_rules! collect {
         ($var:ident) => {
-            Array::$var(items.iter().filter_map(|v| if let MetaValue::$var(x) = v { Some(x.clone()) } else { None }).collect())
+            Array::$var(
+                items
+                    .iter()
+                    .filter_map(|v| {
+                        if let MetaValue::$var(x) = v {
+                            Some(x.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect(),
+            )
         };
     }
     match items.first() {
@@ -76,25 +101,45 @@ fn scalar_array(items: &[MetaValue]) -> Array {
         Some(MetaValue::F64(_)) => collect!(F64),
         Some(MetaValue::Bool(_)) => collect!(Bool),
         Some(MetaValue::Str(_)) => Array::String(
-            items.iter().filter_map(|v| if let MetaValue::Str(s) = v { Some(s.as_str()) } else { None }).collect(),
+            items
+                .iter()
+                .filter_map(|v| {
+                    if let MetaValue::Str(s) = v {
+                        Some(s.as_str())
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
         ),
-        _ => Array::Array(items.iter().filter_map(|v| match v.to_gguf() {
-            Value::Array(a) => Some(a),
-            _ => None,
-        }).collect()),
+        _ => Array::Array(
+            items
+                .iter()
+                .filter_map(|v| match v.to_gguf() {
+                    Value::Array(a) => Some(a),
+                    _ => None,
+                })
+                .collect(),
+        ),
     }
 }
 
 impl Metadata {
     /// For `GgufWriter::create`.
     pub fn to_gguf(&self) -> Vec<(String, Value)> {
-        self.entries.iter().map(|(k, v)| (k.clone(), v.to_gguf())).collect()
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_gguf()))
+            .collect()
     }
 
     /// From `GgufFile::metadata`; values of shapes this crate never reads are dropped.
     pub fn from_gguf(kv: &[(String, Value)]) -> Metadata {
         Metadata {
-            entries: kv.iter().filter_map(|(k, v)| Some((k.clone(), MetaValue::from_gguf(v)?))).collect(),
+            entries: kv
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), MetaValue::from_gguf(v)?)))
+                .collect(),
         }
     }
 }

@@ -91,7 +91,10 @@ pub fn plan_hf_to_gguf(
     let hf_vocab = vocab_from_hf_dir(dir, arch, &config, model_name)?;
 
     let mut md = Metadata::new();
-    md.set("general.architecture", MetaValue::Str(arch.gguf_name().into()));
+    md.set(
+        "general.architecture",
+        MetaValue::Str(arch.gguf_name().into()),
+    );
     md.set("general.type", MetaValue::Str("model".into()));
     md.set("general.name", MetaValue::Str(name_hint.to_string()));
     if let Some(stash) = raw_config.get(GENERAL_STASH_KEY).and_then(Value::as_object) {
@@ -104,9 +107,18 @@ pub fn plan_hf_to_gguf(
     md.extend(config_to_metadata(arch, &config)?);
     md.extend(hf_vocab.vocab.to_metadata());
 
-    let n_head = config.get("num_attention_heads").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let n_kv = config.get("num_key_value_heads").and_then(Value::as_u64).map_or(n_head, |v| v as usize);
-    let tied = config.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(arch == Arch::Gemma3);
+    let n_head = config
+        .get("num_attention_heads")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as usize;
+    let n_kv = config
+        .get("num_key_value_heads")
+        .and_then(Value::as_u64)
+        .map_or(n_head, |v| v as usize);
+    let tied = config
+        .get("tie_word_embeddings")
+        .and_then(Value::as_bool)
+        .unwrap_or(arch == Arch::Gemma3);
 
     let mut plans = Vec::with_capacity(tensors.len());
     let mut skipped = Vec::new();
@@ -129,16 +141,34 @@ pub fn plan_hf_to_gguf(
             *first = k;
         }
         let gguf_dims: Vec<u64> = eff.iter().rev().copied().collect();
-        plans.push(TensorPlan { hf_name: name.clone(), gguf_name, hf_shape: shape.clone(), gguf_dims, keep_rows, transform });
+        plans.push(TensorPlan {
+            hf_name: name.clone(),
+            gguf_name,
+            hf_shape: shape.clone(),
+            gguf_dims,
+            keep_rows,
+            transform,
+        });
     }
 
     let mut generated = Vec::new();
     if arch == Arch::Llama {
         if let Some(freqs) = llama3_rope_freqs(&config) {
-            generated.push(GeneratedTensor { gguf_name: "rope_freqs.weight".into(), gguf_dims: vec![freqs.len() as u64], data: freqs });
+            generated.push(GeneratedTensor {
+                gguf_name: "rope_freqs.weight".into(),
+                gguf_dims: vec![freqs.len() as u64],
+                data: freqs,
+            });
         }
     }
-    Ok(ConversionPlan { arch, metadata: md, vocab: hf_vocab.vocab, tensors: plans, generated, skipped })
+    Ok(ConversionPlan {
+        arch,
+        metadata: md,
+        vocab: hf_vocab.vocab,
+        tensors: plans,
+        generated,
+        skipped,
+    })
 }
 
 fn tensor_transform(arch: Arch, hf_name: &str, n_head: usize, n_kv: usize) -> Transform {
@@ -161,14 +191,21 @@ fn tensor_transform(arch: Arch, hf_name: &str, n_head: usize, n_kv: usize) -> Tr
 /// `rope_freqs` tensor (one per rotated pair).
 pub fn llama3_rope_freqs(config: &Value) -> Option<Vec<f32>> {
     let rope = crate::hparams::rope_params(config);
-    if !rope.get("rope_type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("llama3")) {
+    if !rope
+        .get("rope_type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("llama3"))
+    {
         return None;
     }
     let f = |k: &str, d: f64| rope.get(k).and_then(Value::as_f64).unwrap_or(d) as f32;
     let base = f("rope_theta", 10000.0);
     let dim = match config.get("head_dim").and_then(Value::as_u64) {
         Some(d) => d,
-        None => config.get("hidden_size")?.as_u64()? / config.get("num_attention_heads")?.as_u64()?.max(1),
+        None => {
+            config.get("hidden_size")?.as_u64()?
+                / config.get("num_attention_heads")?.as_u64()?.max(1)
+        }
     } as usize;
     let factor = f("factor", 8.0);
     let low = f("low_freq_factor", 1.0);
@@ -204,7 +241,11 @@ pub(crate) fn json_to_meta(v: &Value) -> Option<MetaValue> {
             Some(u) => MetaValue::U32(u),
             None => MetaValue::F32(n.as_f64()? as f32),
         },
-        Value::Array(a) => MetaValue::StrArray(a.iter().map(|s| s.as_str().map(str::to_string)).collect::<Option<_>>()?),
+        Value::Array(a) => MetaValue::StrArray(
+            a.iter()
+                .map(|s| s.as_str().map(str::to_string))
+                .collect::<Option<_>>()?,
+        ),
         _ => return None,
     })
 }

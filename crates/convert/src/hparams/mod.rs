@@ -54,4 +54,3 @@ pub(crate) fn rope_params(config: &Value) -> serde_json::Map<String, Value> {
     }
     params
 }
-

@@ -5,7 +5,7 @@
 //! here converts to and from it.
 
 mod bpe;
-mod hf_import;
+pub(crate) mod hf_import;
 mod pretok;
 mod special;
 mod spm;
