@@ -15,7 +15,7 @@ pub use hf_import::{vocab_from_hf_dir, HfVocab};
 pub use pretok::detect_pre;
 pub use special::SpecialKind;
 pub use spm::derive_merges;
-pub use spm_proto::{read_spm_model, write_spm_model, SpmPiece};
+pub use spm_proto::{read_spm_model, write_spm_model, SpmIds, SpmPiece};
 
 use crate::error::{ConvertError, Result};
 use crate::value::{MetaValue, Metadata};
