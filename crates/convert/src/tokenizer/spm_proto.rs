@@ -136,7 +136,8 @@ fn put_i32(out: &mut Vec<u8>, field: u64, v: i32) {
     put_varint(out, v as i64 as u64);
 }
 
-/// Special ids for the trainer spec (−1 = none), which sentencepiece reports as bos_id() etc.
+/// Special ids for the trainer spec (−1 = none). sentencepiece's `bos_id()` etc. look the
+/// pieces up by the spec's piece strings, so those are written too.
 #[derive(Clone, Copy, Debug)]
 pub struct SpmIds {
     pub unk: i32,
@@ -170,6 +171,11 @@ pub fn write_spm_model(
     put_i32(&mut trainer, 41, ids.bos);
     put_i32(&mut trainer, 42, ids.eos);
     put_i32(&mut trainer, 43, ids.pad);
+    for (field, id) in [(45, ids.unk), (46, ids.bos), (47, ids.eos), (48, ids.pad)] {
+        if let Some(p) = usize::try_from(id).ok().and_then(|i| pieces.get(i)) {
+            put_bytes(&mut trainer, field, p.piece.as_bytes());
+        }
+    }
     put_bytes(&mut out, 2, &trainer);
     let mut norm = Vec::new();
     put_bytes(&mut norm, 1, b"identity");
