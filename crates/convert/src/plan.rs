@@ -260,3 +260,46 @@ pub(crate) fn meta_to_json(v: &MetaValue) -> Option<Value> {
         other => Value::from(other.as_u64()?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn llama3_rope_factors() {
+        let c = json!({"hidden_size": 4096, "num_attention_heads": 32, "rope_theta": 500000.0,
+            "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}});
+        let f = llama3_rope_freqs(&c).unwrap();
+        assert_eq!(f.len(), 64);
+        assert_eq!(f[0], 1.0); // high frequencies untouched
+        assert_eq!(f[63], 8.0); // low frequencies scaled by `factor`
+        assert!(f.windows(2).all(|w| w[0] <= w[1]));
+        assert!(llama3_rope_freqs(&json!({"hidden_size": 8, "num_attention_heads": 2})).is_none());
+    }
+
+    #[test]
+    fn transforms_by_family() {
+        assert_eq!(
+            tensor_transform(Arch::Llama, "model.layers.0.self_attn.k_proj.weight", 8, 2),
+            Transform::RopeInterleave { n_head: 2 }
+        );
+        assert_eq!(
+            tensor_transform(Arch::Llama, "model.layers.0.input_layernorm.weight", 8, 2),
+            Transform::Identity
+        );
+        assert_eq!(
+            tensor_transform(Arch::Qwen2, "model.layers.0.self_attn.q_proj.bias", 8, 2),
+            Transform::Identity
+        );
+        assert_eq!(
+            tensor_transform(Arch::Gemma3, "model.norm.weight", 8, 2),
+            Transform::Add(1.0)
+        );
+        assert_eq!(
+            tensor_transform(Arch::Gemma3, "model.layers.0.self_attn.q_proj.weight", 8, 2),
+            Transform::Identity
+        );
+    }
+}

@@ -95,7 +95,7 @@ pub fn metadata_to_config(arch: Arch, md: &Metadata, info: &HfConfigInfo) -> Res
             }
             if arch == Arch::Llama {
                 if let Some(rd) = md.u64(&k("rope.dimension_count")) {
-                    let default = if n_head > 0 { n_embd / n_head } else { 0 };
+                    let default = n_embd.checked_div(n_head).unwrap_or(0);
                     if rd != default && key_len.is_none() {
                         c.insert("head_dim".into(), json!(rd));
                     }
