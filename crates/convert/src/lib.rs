@@ -9,6 +9,16 @@
 //!   and [`Transform`]); the quantize pipeline walks it. [`write_gguf_f32`] is the unquantized
 //!   reference walk.
 //! - GGUF → HF: [`export_hf`] writes a complete folder; [`gguf_to_hf`] is the plan behind it.
+//!
+//! Decisions a user may notice:
+//! - `tokenizer.ggml.pre` is chosen from the pre-tokenizer definition in tokenizer.json (and the
+//!   model name for SmolLM), not from llama.cpp's hash of a test tokenization.
+//! - Export writes `tokenizer.model` for SentencePiece vocabularies (exact scores and types) next
+//!   to a BPE tokenizer.json, and keeps the GGUF's `general.*` keys in config.json under
+//!   `lowbit_gguf_general`, so GGUF → HF → GGUF restores the same metadata.
+//! - Export defaults to f32 safetensors: dequantized values are then kept exactly.
+//! - LLaMA 3 `rope_freqs` is exported as `rope_scaling` with the LLaMA 3.1 constants and the
+//!   tensor's largest factor.
 
 pub mod arch;
 mod error;
