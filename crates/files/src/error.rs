@@ -119,6 +119,10 @@ pub enum FileError {
     #[error("{path}: tensor '{tensor}' not found", path = path.display())]
     MissingTensor { path: PathBuf, tensor: String },
 
+    /// Data handed to a writer that cannot be stored (no file involved yet).
+    #[error("{0}")]
+    InvalidData(String),
+
     /// Anything else that makes a file unusable (malformed JSON header, bad imatrix entry, …).
     #[error("{path}: {msg}", path = path.display())]
     Invalid { path: PathBuf, msg: String },

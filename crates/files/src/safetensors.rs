@@ -145,7 +145,7 @@ impl fmt::Debug for SafetensorsFile {
 }
 
 /// The header's top-level object in file order, duplicates kept so they can be reported.
-struct Entries(Vec<(String, serde_json::Value)>);
+pub(crate) struct Entries(pub(crate) Vec<(String, serde_json::Value)>);
 
 impl<'de> Deserialize<'de> for Entries {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Entries, D::Error> {
@@ -337,17 +337,19 @@ impl SafetensorsFile {
         }
         let data = self.tensor_data(info);
         match info.dtype {
-            Dtype::F32 => convert::<4>(data, out, |b| f32::from_le_bytes(b)),
+            Dtype::F32 => convert::<4>(data, out, f32::from_le_bytes),
             Dtype::F16 => convert::<2>(data, out, |b| f16_bits_to_f32(u16::from_le_bytes(b))),
             Dtype::BF16 => convert::<2>(data, out, |b| bf16_bits_to_f32(u16::from_le_bytes(b))),
             Dtype::F64 => convert::<8>(data, out, |b| f64::from_le_bytes(b) as f32),
-            d => return Err(FileError::invalid(
-                &self.path,
-                format!(
+            d => {
+                return Err(FileError::invalid(
+                    &self.path,
+                    format!(
                     "tensor '{}': dtype {d} is not a float type; use tensor_data for raw access",
                     info.name
                 ),
-            )),
+                ))
+            }
         }
         Ok(())
     }
