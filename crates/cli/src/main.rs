@@ -25,6 +25,8 @@ enum Command {
     Dequantize(cmd::dequantize::Args),
     /// Measure the error of every tensor of a model against a reference model.
     Compare(cmd::compare::Args),
+    /// Write a GGUF model as a Hugging Face folder (safetensors, config.json, tokenizer).
+    ExportHf(cmd::export_hf::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Quantize(a) => cmd::quantize::run(a),
         Command::Dequantize(a) => cmd::dequantize::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::ExportHf(a) => cmd::export_hf::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 pub mod compare;
 pub mod dequantize;
+pub mod export_hf;
 pub mod inspect;
 pub mod quantize;

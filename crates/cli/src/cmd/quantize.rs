@@ -9,8 +9,9 @@ use lowbit_files::imatrix::Imatrix;
 use lowbit_files::same_file;
 use lowbit_formats::metrics::ErrorStats;
 use lowbit_formats::GgmlType;
-use lowbit_quant::pipeline::{self, ImportanceSource, Progress, TensorReport};
+use lowbit_quant::pipeline::{self, ImportanceSource, Progress, SourceModel, TensorReport};
 use lowbit_quant::sources::gguf::{model_facts, GgufSource};
+use lowbit_quant::sources::hf::HfSource;
 use lowbit_quant::{plan, PlanOptions, Preset, TensorPlan};
 use regex::Regex;
 use serde::Serialize;
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Input: a GGUF file.
+    /// Input: a GGUF file or a Hugging Face model folder (safetensors + config.json + tokenizer).
     input: PathBuf,
     /// Output GGUF file (written to a temporary file, then renamed into place).
     output: PathBuf,
@@ -115,9 +116,8 @@ fn stats_fields(s: Option<&ErrorStats>) -> [Option<f64>; 5] {
 }
 
 /// Metadata of the output: the input's, with the fields llama.cpp sets after quantizing.
-fn output_metadata(file: &GgufFile, preset: Preset, imatrix: Option<(&Path, &Imatrix)>) -> Vec<(String, Value)> {
-    let mut md: Vec<(String, Value)> = file
-        .metadata()
+fn output_metadata(input: &[(String, Value)], preset: Preset, imatrix: Option<(&Path, &Imatrix)>) -> Vec<(String, Value)> {
+    let mut md: Vec<(String, Value)> = input
         .iter()
         .filter(|(k, _)| !k.starts_with("quantize.imatrix."))
         .cloned()
@@ -150,14 +150,25 @@ pub fn run(args: Args) -> Result<()> {
     if same_file(&args.input, &args.output) {
         bail!("refusing to overwrite the input {} with its own quantization", args.input.display());
     }
-    let file = GgufFile::open(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let imatrix = match &args.imatrix {
-        Some(p) => Some(Imatrix::load(p).with_context(|| format!("cannot read the importance matrix {}", p.display()))?),
+        Some(p) => Some(Imatrix::load(p).context("cannot read the importance matrix")?),
         None => None,
     };
-    let facts = model_facts(&file, imatrix.is_some());
-    let source = GgufSource::new(&file);
-    let descs = lowbit_quant::pipeline::SourceModel::tensors(&source);
+    // The two kinds of input: a GGUF read in place, or an HF folder converted tensor by tensor.
+    let (gguf_file, gguf_source, hf_source);
+    let (source, input_metadata, input_bytes): (&dyn SourceModel, Vec<(String, Value)>, u64) = if args.input.is_dir() {
+        hf_source = HfSource::open(&args.input).context("cannot convert the Hugging Face folder")?;
+        if !hf_source.skipped().is_empty() && !args.json {
+            eprintln!("note: not converted (not part of the text model): {}", hf_source.skipped().join(", "));
+        }
+        (&hf_source, hf_source.metadata(), dir_size(&args.input))
+    } else {
+        gguf_file = GgufFile::open(&args.input)?;
+        gguf_source = GgufSource::new(&gguf_file);
+        (&gguf_source, gguf_file.metadata().to_vec(), gguf_file.file_size())
+    };
+    let descs = source.tensors();
+    let facts = model_facts(&input_metadata, descs, imatrix.is_some());
     let opts = PlanOptions { preset, pure: args.pure, overrides };
     let plans: Vec<TensorPlan> = plan(descs, &facts, &opts);
     for p in &plans {
@@ -183,7 +194,7 @@ pub fn run(args: Args) -> Result<()> {
 
     let specs: Vec<TensorSpec> =
         descs.iter().zip(&plans).map(|(d, p)| TensorSpec::new(d.name.clone(), &d.dims, p.target)).collect();
-    let metadata = output_metadata(&file, preset, args.imatrix.as_deref().zip(imatrix.as_ref()));
+    let metadata = output_metadata(&input_metadata, preset, args.imatrix.as_deref().zip(imatrix.as_ref()));
     let mut writer = GgufWriter::create(&args.output, metadata, specs)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
 
@@ -195,7 +206,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut done = 0u64;
     let reports = pool.install(|| {
         pipeline::run(
-            &source,
+            source,
             &plans,
             imatrix_src.as_ref().map(|m| m as &dyn ImportanceSource),
             &mut writer,
@@ -213,7 +224,8 @@ pub fn run(args: Args) -> Result<()> {
     writer.finish().with_context(|| format!("cannot finish {}", args.output.display()))?;
     let output_bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
 
-    let report = build_report(&args, preset, threads, &file, output_bytes, started.elapsed().as_secs_f64(), requantized, &reports);
+    let report =
+        build_report(&args, preset, threads, input_bytes, output_bytes, started.elapsed().as_secs_f64(), requantized, &reports);
     if args.json {
         print_json(&report)
     } else {
@@ -227,7 +239,7 @@ fn build_report(
     args: &Args,
     preset: Preset,
     threads: usize,
-    file: &GgufFile,
+    input_bytes: u64,
     output_bytes: u64,
     seconds: f64,
     requantized_from: Vec<String>,
@@ -291,7 +303,7 @@ fn build_report(
         output: args.output.display().to_string(),
         preset: preset.name().into(),
         threads,
-        input_bytes: file.file_size(),
+        input_bytes,
         output_bytes,
         elements,
         bits_per_weight: tensor_bytes as f64 * 8.0 / elements.max(1) as f64,
@@ -346,4 +358,17 @@ fn print_human(r: &Report) {
             println!("    {n:>4} x {change}");
         }
     }
+}
+
+/// Bytes of the weight files in a folder (what the user downloaded).
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "safetensors"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }

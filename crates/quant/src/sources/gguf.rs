@@ -2,7 +2,7 @@
 
 use crate::pipeline::{SourceModel, TensorSink};
 use crate::plan::{ModelFacts, TensorDesc};
-use lowbit_files::gguf::{GgufFile, GgufWriter};
+use lowbit_files::gguf::{GgufFile, GgufWriter, Value};
 use std::borrow::Cow;
 
 pub struct GgufSource<'a> {
@@ -32,17 +32,19 @@ impl SourceModel for GgufSource<'_> {
     }
 }
 
-/// The facts the type mixes need, read from GGUF metadata (missing keys fall back to neutral values:
-/// a model without `block_count` simply gets no per-layer rules).
-pub fn model_facts(file: &GgufFile, has_imatrix: bool) -> ModelFacts {
-    let arch = |suffix: &str| file.arch_get(suffix).and_then(|v| v.to_u64());
+/// The facts the type mixes need, read from GGUF metadata and tensor names (missing keys fall back
+/// to neutral values: a model without `block_count` simply gets no per-layer rules).
+pub fn model_facts(metadata: &[(String, Value)], tensors: &[TensorDesc], has_imatrix: bool) -> ModelFacts {
+    let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+    let arch_name = get("general.architecture").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let arch = |suffix: &str| get(&format!("{arch_name}.{suffix}")).and_then(|v| v.to_u64());
     let n_layer = arch("block_count").unwrap_or(0) as usize;
     let heads = arch("attention.head_count").unwrap_or(1).max(1);
     let kv = arch("attention.head_count_kv").unwrap_or(heads).max(1);
     ModelFacts {
         n_layer,
         n_gqa: (heads / kv) as usize,
-        tied_embeddings: file.tensor("output.weight").is_none(),
+        tied_embeddings: !tensors.iter().any(|t| t.name == "output.weight"),
         has_imatrix,
     }
 }

@@ -1,3 +1,4 @@
 //! Adapters from the file formats to the pipeline's [`crate::pipeline::SourceModel`].
 
 pub mod gguf;
+pub mod hf;
