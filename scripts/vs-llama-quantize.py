@@ -6,7 +6,8 @@
 
 DIR holds an existing llama.cpp build (llama-quantize). Both tools quantize the same F32 file with
 --pure (one type for every matrix, so the rows compare like with like); `lowbit compare` then
-measures both outputs against the F32 file with the same code. Only tensors that both tools stored
+measures both outputs against the F32 file with the same code (weighted by the imatrix when one
+is given: the error that reaches the model's outputs). Only tensors that both tools stored
 in the requested type enter the error columns (rows that do not split into 256-blocks fall back
 differently in the two tools). Prints a Markdown table.
 """
@@ -34,8 +35,8 @@ def timed(cmd):
     return time.perf_counter() - t, p.stdout
 
 
-def compare(ref, other):
-    _, out = timed([LOWBIT, "compare", ref, other, "--json"])
+def compare(ref, other, imatrix=None):
+    _, out = timed([LOWBIT, "compare", ref, other, "--json"] + (["--imatrix", imatrix] if imatrix else []))
     return {t["name"]: t for t in json.loads(out)["tensors"]}
 
 
@@ -70,7 +71,7 @@ def main():
             lcmd += [a.f32, theirs, LLAMA_NAME.get(ty, ty), str(a.threads)]
             t_l, _ = timed(lcmd)
             t_o, _ = timed(ocmd)
-            co, cl = compare(a.f32, ours), compare(a.f32, theirs)
+            co, cl = compare(a.f32, ours, a.imatrix), compare(a.f32, theirs, a.imatrix)
             same = [n for n in co if co[n]["type"] == ty and cl.get(n, {}).get("type") == ty]
             ro = pooled([dict(co[n], n=n_of(n)) for n in same])
             rl = pooled([dict(cl[n], n=n_of(n)) for n in same])

@@ -31,6 +31,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C or a kill mid-run: delete the temporary output, then exit as interrupted.
+    let _ = ctrlc::set_handler(|| {
+        lowbit_files::remove_unfinished_outputs();
+        eprintln!("\ninterrupted: no output was written");
+        std::process::exit(130);
+    });
     let result = match cli.command {
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Quantize(a) => cmd::quantize::run(a),

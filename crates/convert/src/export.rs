@@ -292,6 +292,7 @@ pub fn export_hf(
         .suffix(".tmp")
         .tempdir_in(&parent)
         .map_err(|e| ConvertError::io(&parent, e))?;
+    let _unfinished = lowbit_files::UnfinishedGuard::new(tmp.path());
     let summary = write_folder(&gguf, &plan, dtype, tmp.path())?;
     if out_dir.exists() {
         std::fs::remove_dir(out_dir).map_err(|e| ConvertError::io(out_dir, e))?;

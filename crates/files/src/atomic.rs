@@ -8,15 +8,57 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tempfile::NamedTempFile;
 
 use crate::error::{FileError, Result};
 
+/// Temporary outputs still being written, so a signal handler can delete them: destructors do
+/// not run when the process is killed by Ctrl-C.
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Registers a temporary file or folder as unfinished until the guard drops.
+pub struct UnfinishedGuard(PathBuf);
+
+impl UnfinishedGuard {
+    pub fn new(path: &Path) -> UnfinishedGuard {
+        if let Ok(mut v) = UNFINISHED.lock() {
+            v.push(path.to_owned());
+        }
+        UnfinishedGuard(path.to_owned())
+    }
+}
+
+impl Drop for UnfinishedGuard {
+    fn drop(&mut self) {
+        if let Ok(mut v) = UNFINISHED.lock() {
+            v.retain(|p| p != &self.0);
+        }
+    }
+}
+
+/// Deletes every temporary output still being written. Call it from a SIGINT/SIGTERM handler
+/// just before exiting; the final outputs were never created, so nothing else is left behind.
+pub fn remove_unfinished_outputs() {
+    let paths = match UNFINISHED.lock() {
+        Ok(mut v) => std::mem::take(&mut *v),
+        Err(_) => return,
+    };
+    for p in paths {
+        if p.is_dir() {
+            let _ = std::fs::remove_dir_all(&p);
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
 pub struct AtomicFile {
     path: PathBuf,
     out: BufWriter<NamedTempFile>,
     written: u64,
+    _unfinished: UnfinishedGuard,
 }
 
 impl AtomicFile {
@@ -41,10 +83,12 @@ impl AtomicFile {
         let tmp = builder
             .tempfile_in(dir)
             .map_err(|e| FileError::io(path, "creating temporary file", e))?;
+        let guard = UnfinishedGuard::new(tmp.path());
         Ok(AtomicFile {
             path: path.to_owned(),
             out: BufWriter::with_capacity(1 << 20, tmp),
             written: 0,
+            _unfinished: guard,
         })
     }
 

@@ -18,7 +18,7 @@ pub mod hf;
 pub mod imatrix;
 pub mod safetensors;
 
-pub use atomic::{same_file, AtomicFile};
+pub use atomic::{remove_unfinished_outputs, same_file, AtomicFile, UnfinishedGuard};
 pub use error::{FileError, Result, TensorProblem};
 pub use gguf::{Array, GgufFile, GgufWriter, StrArray, TensorInfo, TensorSpec, Value, ValueType};
 pub use hf::HfModel;

@@ -5,6 +5,7 @@
 use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use lowbit_files::gguf::GgufFile;
+use lowbit_files::imatrix::Imatrix;
 use lowbit_formats::metrics::ErrorStats;
 use lowbit_quant::pipeline::SourceModel;
 use lowbit_quant::sources::gguf::GgufSource;
@@ -18,6 +19,10 @@ pub struct Args {
     reference: PathBuf,
     /// The model to measure.
     other: PathBuf,
+    /// Weight each column's error by this importance matrix (llama.cpp's imatrix): the error that
+    /// reaches the model's outputs, which is what an imatrix-guided quantizer minimises.
+    #[arg(long)]
+    imatrix: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -27,6 +32,10 @@ pub fn run(args: Args) -> Result<()> {
     let a = GgufFile::open(&args.reference).with_context(|| format!("cannot read {}", args.reference.display()))?;
     let b = GgufFile::open(&args.other).with_context(|| format!("cannot read {}", args.other.display()))?;
     let (sa, sb) = (GgufSource::new(&a), GgufSource::new(&b));
+    let imatrix = match &args.imatrix {
+        Some(p) => Some(Imatrix::load(p).context("cannot read the importance matrix")?),
+        None => None,
+    };
     let mut by_type: BTreeMap<String, (usize, ErrorStats)> = BTreeMap::new();
     let mut tensors = Vec::new();
     for (ib, tb) in sb.tensors().iter().enumerate() {
@@ -40,7 +49,15 @@ pub fn run(args: Args) -> Result<()> {
         let va = sa.values(ia).map_err(anyhow::Error::msg)?;
         let vb = sb.values(ib).map_err(anyhow::Error::msg)?;
         let mut s = ErrorStats::default();
-        s.add(&va, &vb)?;
+        let row = tb.dims[0] as usize;
+        match imatrix.as_ref().and_then(|m| m.get(&tb.name)).filter(|w| w.len() == row) {
+            Some(w) => {
+                for (ra, rb) in va.chunks_exact(row).zip(vb.chunks_exact(row)) {
+                    s.add_weighted(ra, rb, w)?;
+                }
+            }
+            None => s.add(&va, &vb)?,
+        }
         tensors.push(json!({"name": tb.name, "type": tb.source.name(), "rmse": s.rmse(), "relative_rmse": s.relative_rmse(), "sqnr_db": s.sqnr_db(), "cosine": s.cosine()}));
         let e = by_type.entry(tb.source.name().to_string()).or_insert((0, ErrorStats::default()));
         e.0 += 1;
@@ -58,6 +75,7 @@ pub fn run(args: Args) -> Result<()> {
         return print_json(&json!({
             "reference": args.reference.display().to_string(),
             "other": args.other.display().to_string(),
+            "weighted_by_imatrix": args.imatrix.is_some(),
             "rmse": total.rmse(), "relative_rmse": total.relative_rmse(), "sqnr_db": total.sqnr_db(),
             "types": types,
             "tensors": tensors,

@@ -348,14 +348,22 @@ fn print_human(r: &Report) {
         );
     }
     if !r.fell_back.is_empty() {
-        println!("  {} tensors did not split into their type's blocks and fell back (docs/QUANT_MIXES.md):", r.fell_back.len());
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        println!(
+            "  {} tensors have rows that do not split into their type's blocks and fell back (docs/QUANT_MIXES.md):",
+            r.fell_back.len()
+        );
+        // "blk.7.attn_q.weight: Q4_K -> IQ4_NL" grouped as "blk.*.attn_q.weight (30x): Q4_K -> IQ4_NL".
+        let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
         for f in &r.fell_back {
-            let change = f.split_once(": ").map(|x| x.1).unwrap_or(f);
-            *counts.entry(change).or_default() += 1;
+            let (name, change) = f.split_once(": ").unwrap_or((f, ""));
+            let pattern = match name.strip_prefix("blk.").and_then(|rest| rest.split_once('.')) {
+                Some((_, tail)) => format!("blk.*.{tail}"),
+                None => name.to_string(),
+            };
+            *groups.entry((pattern, change.to_string())).or_default() += 1;
         }
-        for (change, n) in counts {
-            println!("    {n:>4} x {change}");
+        for ((pattern, change), n) in groups {
+            println!("    {pattern} ({n}x): {change}");
         }
     }
 }
