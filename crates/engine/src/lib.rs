@@ -1,0 +1,11 @@
+//! # lowbit-engine
+//!
+//! Runs the models lowbit makes, on the CPU, to measure what quantization cost: perplexity, KL
+//! divergence and top-1 agreement against the original, and tokens per second. Weights are used in
+//! place from the file's memory map in their stored block type; matrix products run directly on
+//! the quantized blocks ([`kernels`]).
+
+pub mod kernels;
+pub mod tensor;
+
+pub use tensor::QMatrix;
