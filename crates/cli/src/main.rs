@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "lowbit", version, about = "Quantize models and measure what it costs")]
+#[command(
+    name = "lowbit",
+    version,
+    about = "Quantize models and measure what it costs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

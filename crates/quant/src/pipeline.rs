@@ -18,7 +18,11 @@ pub enum QuantError {
     #[error("tensor {tensor}: writing the output failed: {message}")]
     Sink { tensor: String, message: String },
     #[error("tensor {tensor}: the importance matrix has {got} weights per row, the tensor's rows have {expected}")]
-    ImportanceShape { tensor: String, expected: usize, got: usize },
+    ImportanceShape {
+        tensor: String,
+        expected: usize,
+        got: usize,
+    },
 }
 
 /// Where tensors come from: a GGUF file, a Hugging Face folder, a test's memory.
@@ -84,7 +88,12 @@ pub struct TensorReport {
 
 /// Progress events for a front end to display.
 pub enum Progress<'a> {
-    Tensor { index: usize, total: usize, name: &'a str, elements: u64 },
+    Tensor {
+        index: usize,
+        total: usize,
+        name: &'a str,
+        elements: u64,
+    },
 }
 
 /// Runs `plans` (one per tensor of `source`, same order), writing into `sink`.
@@ -99,27 +108,53 @@ pub fn run(
     let mut reports = Vec::with_capacity(plans.len());
     for (index, (desc, plan)) in descs.iter().zip(plans).enumerate() {
         let elements: u64 = desc.dims.iter().product();
-        progress(Progress::Tensor { index, total: plans.len(), name: &desc.name, elements });
+        progress(Progress::Tensor {
+            index,
+            total: plans.len(),
+            name: &desc.name,
+            elements,
+        });
         let start = Instant::now();
         let name = &desc.name;
         let (bytes, stats, used_importance) = if plan.target == desc.source {
-            let raw = source.raw(index).map_err(|message| QuantError::Source { tensor: name.clone(), message })?;
-            sink.write_tensor(name, &raw).map_err(|message| QuantError::Sink { tensor: name.clone(), message })?;
+            let raw = source.raw(index).map_err(|message| QuantError::Source {
+                tensor: name.clone(),
+                message,
+            })?;
+            sink.write_tensor(name, &raw)
+                .map_err(|message| QuantError::Sink {
+                    tensor: name.clone(),
+                    message,
+                })?;
             (raw.len() as u64, None, false)
         } else {
-            let values =
-                source.values(index).map_err(|message| QuantError::Source { tensor: name.clone(), message })?;
+            let values = source.values(index).map_err(|message| QuantError::Source {
+                tensor: name.clone(),
+                message,
+            })?;
             let row_len = desc.dims[0] as usize;
             let imp = importance.and_then(|m| m.importance(name));
             if let Some(imp) = imp {
                 if imp.len() != row_len {
-                    return Err(QuantError::ImportanceShape { tensor: name.clone(), expected: row_len, got: imp.len() });
+                    return Err(QuantError::ImportanceShape {
+                        tensor: name.clone(),
+                        expected: row_len,
+                        got: imp.len(),
+                    });
                 }
             }
-            let q = quantize_tensor(&values, row_len, plan.target, imp)
-                .map_err(|source| QuantError::Format { tensor: name.clone(), source })?;
+            let q = quantize_tensor(&values, row_len, plan.target, imp).map_err(|source| {
+                QuantError::Format {
+                    tensor: name.clone(),
+                    source,
+                }
+            })?;
             drop(values);
-            sink.write_tensor(name, &q.bytes).map_err(|message| QuantError::Sink { tensor: name.clone(), message })?;
+            sink.write_tensor(name, &q.bytes)
+                .map_err(|message| QuantError::Sink {
+                    tensor: name.clone(),
+                    message,
+                })?;
             (q.bytes.len() as u64, Some(q.stats), imp.is_some())
         };
         reports.push(TensorReport {

@@ -35,11 +35,17 @@ pub fn quantize_tensor(
     }
     let row_bytes = target
         .row_bytes(row_len as u64)
-        .ok_or(FormatError::PartialBlock { ty: target, n_elems: row_len, block_elems: target.block_elems() })?
-        as usize;
+        .ok_or(FormatError::PartialBlock {
+            ty: target,
+            n_elems: row_len,
+            block_elems: target.block_elems(),
+        })? as usize;
     if let Some(imp) = importance {
         if imp.len() != row_len {
-            return Err(FormatError::ImportanceLength { expected: row_len, got: imp.len() });
+            return Err(FormatError::ImportanceLength {
+                expected: row_len,
+                got: imp.len(),
+            });
         }
     }
     let n_rows = values.len() / row_len;
@@ -50,7 +56,10 @@ pub fn quantize_tensor(
         .map(|(dst, src)| {
             let mut stats = ErrorStats::default();
             let mut back = vec![0f32; row_len];
-            for (d, s) in dst.chunks_exact_mut(row_bytes).zip(src.chunks_exact(row_len)) {
+            for (d, s) in dst
+                .chunks_exact_mut(row_bytes)
+                .zip(src.chunks_exact(row_len))
+            {
                 format.quantize_row(s, importance, d)?;
                 format.dequantize_row(d, &mut back)?;
                 stats.add(s, &back)?;
@@ -65,14 +74,26 @@ pub fn quantize_tensor(
 }
 
 /// Dequantizes a whole tensor of `ty` to f32 (rows in parallel).
-pub fn dequantize_tensor(bytes: &[u8], ty: GgmlType, n_elems: usize, row_len: usize) -> Result<Vec<f32>, FormatError> {
+pub fn dequantize_tensor(
+    bytes: &[u8],
+    ty: GgmlType,
+    n_elems: usize,
+    row_len: usize,
+) -> Result<Vec<f32>, FormatError> {
     let format = block_format(ty).ok_or(FormatError::NoFormat(ty))?;
     let row_bytes = ty
         .row_bytes(row_len as u64)
-        .ok_or(FormatError::PartialBlock { ty, n_elems: row_len, block_elems: ty.block_elems() })?
-        as usize;
+        .ok_or(FormatError::PartialBlock {
+            ty,
+            n_elems: row_len,
+            block_elems: ty.block_elems(),
+        })? as usize;
     if row_len == 0 || n_elems % row_len != 0 || bytes.len() != n_elems / row_len * row_bytes {
-        return Err(FormatError::ByteLength { ty, expected: n_elems / row_len.max(1) * row_bytes, got: bytes.len() });
+        return Err(FormatError::ByteLength {
+            ty,
+            expected: n_elems / row_len.max(1) * row_bytes,
+            got: bytes.len(),
+        });
     }
     let mut out = vec![0f32; n_elems];
     out.par_chunks_mut(ROWS_PER_TASK * row_len)
@@ -86,7 +107,9 @@ mod tests {
     use super::*;
 
     fn ramp(n: usize) -> Vec<f32> {
-        (0..n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect()
+        (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
     }
 
     #[test]

@@ -15,7 +15,11 @@ impl<'a> GgufSource<'a> {
         let descs = file
             .tensors()
             .iter()
-            .map(|t| TensorDesc { name: t.name.clone(), dims: t.dims.clone(), source: t.ty })
+            .map(|t| TensorDesc {
+                name: t.name.clone(),
+                dims: t.dims.clone(),
+                source: t.ty,
+            })
             .collect();
         GgufSource { file, descs }
     }
@@ -34,9 +38,16 @@ impl SourceModel for GgufSource<'_> {
 
 /// The facts the type mixes need, read from GGUF metadata and tensor names (missing keys fall back
 /// to neutral values: a model without `block_count` simply gets no per-layer rules).
-pub fn model_facts(metadata: &[(String, Value)], tensors: &[TensorDesc], has_imatrix: bool) -> ModelFacts {
+pub fn model_facts(
+    metadata: &[(String, Value)],
+    tensors: &[TensorDesc],
+    has_imatrix: bool,
+) -> ModelFacts {
     let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-    let arch_name = get("general.architecture").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let arch_name = get("general.architecture")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
     let arch = |suffix: &str| get(&format!("{arch_name}.{suffix}")).and_then(|v| v.to_u64());
     let n_layer = arch("block_count").unwrap_or(0) as usize;
     let heads = arch("attention.head_count").unwrap_or(1).max(1);

@@ -23,10 +23,22 @@ impl HfSource {
             .tensors
             .iter()
             .map(|t| (t.gguf_name.clone(), t.gguf_dims.clone()))
-            .chain(plan.generated.iter().map(|g| (g.gguf_name.clone(), g.gguf_dims.clone())))
-            .map(|(name, dims)| TensorDesc { name, dims, source: GgmlType::F32 })
+            .chain(
+                plan.generated
+                    .iter()
+                    .map(|g| (g.gguf_name.clone(), g.gguf_dims.clone())),
+            )
+            .map(|(name, dims)| TensorDesc {
+                name,
+                dims,
+                source: GgmlType::F32,
+            })
             .collect();
-        Ok(HfSource { folder, plan, descs })
+        Ok(HfSource {
+            folder,
+            plan,
+            descs,
+        })
     }
 
     /// The GGUF metadata the conversion produces (architecture, hyper-parameters, tokenizer).
@@ -57,7 +69,9 @@ impl SourceModel for HfSource {
         }
         let t = &self.plan.tensors[index];
         let mut buf = Vec::new();
-        self.folder.read_f32(&t.hf_name, &mut buf).map_err(|e| e.to_string())?;
+        self.folder
+            .read_f32(&t.hf_name, &mut buf)
+            .map_err(|e| e.to_string())?;
         t.apply(&mut buf).map_err(|e| e.to_string())?;
         Ok(Cow::Owned(buf))
     }
