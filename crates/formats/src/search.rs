@@ -57,7 +57,10 @@ impl Grid for IntLevels {
     }
     #[inline(always)]
     fn snap(&self, t: f32) -> f32 {
-        round_even(t.max(self.lo).min(self.hi))
+        // Compare-and-select rather than f32::max/min: maps to one maxps/minps (NaN-tolerant
+        // semantics of `max` would cost extra instructions in the hottest loop).
+        let t = if t < self.lo { self.lo } else { t };
+        round_even(if t > self.hi { self.hi } else { t })
     }
     #[inline(always)]
     fn code(&self, t: f32) -> u8 {
@@ -316,6 +319,8 @@ fn scale_sums<G: Grid>(x: &[f32], w: &[f32], grid: &G, iscale: f32) -> (f32, f32
     let wc = w.chunks_exact(LANES);
     let (xr, wr) = (xc.remainder(), wc.remainder());
     for (xs, ws) in xc.zip(wc) {
+        let xs: &[f32; LANES] = xs.try_into().expect("chunk of LANES");
+        let ws: &[f32; LANES] = ws.try_into().expect("chunk of LANES");
         for k in 0..LANES {
             let l = grid.snap(xs[k] * iscale);
             let wl = ws[k] * l;
@@ -407,6 +412,8 @@ fn affine_sums<G: Grid>(
     let wc = w.chunks_exact(LANES);
     let (xr, wr) = (xc.remainder(), wc.remainder());
     for (xs, ws) in xc.zip(wc) {
+        let xs: &[f32; LANES] = xs.try_into().expect("chunk of LANES");
+        let ws: &[f32; LANES] = ws.try_into().expect("chunk of LANES");
         for k in 0..LANES {
             let l = grid.snap((xs[k] - origin) * iscale);
             let wl = ws[k] * l;
@@ -452,8 +459,9 @@ pub fn normaliser(x: &[f32]) -> f32 {
     if !(amax > 0.0) || !amax.is_finite() {
         return 0.0;
     }
-    let e = exponent(amax);
-    pow2(-e)
+    // Subnormal blocks cannot reach [1, 2) with one representable factor; 2^127 brings them to
+    // at least ~1e-7, plenty for the search.
+    pow2((-exponent(amax)).min(127))
 }
 
 /// floor(log2(v)) for finite positive v, subnormals included.
@@ -511,8 +519,9 @@ pub mod deltas {
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, -0.6, 0.6, -0.7, 0.7, -0.8,
         0.8, -0.9, 0.9,
     ];
-    /// Fewer candidates for the legacy formats' speed budget.
-    pub const NARROW: [f32; 7] = [0.0, -0.15, 0.15, -0.3, 0.3, -0.5, 0.5];
+    /// Fewer candidates for the legacy formats' speed budget; −1 recovers blocks whose extreme
+    /// element ended one level inside the anchor.
+    pub const NARROW: [f32; 8] = [0.0, -0.15, 0.15, -0.3, 0.3, -0.5, 0.5, -1.0];
     /// The anchor alone (plus the refit): 8-bit grids gain nothing from perturbing.
     pub const NONE: [f32; 1] = [0.0];
     /// Affine 4- and 5-bit sub-blocks: the span mapped onto `hi ± 1` levels in steps of 0.1
@@ -620,7 +629,7 @@ mod tests {
         for v in [1e30f32, 1e-40, 3.0, -7.5e-39, f32::MAX] {
             let p = normaliser(&[v]);
             let n = (v * p).abs();
-            assert!((1.0..2.0).contains(&n), "{v} -> {n}");
+            assert!((1e-7..2.0).contains(&n), "{v} -> {n}");
             assert_eq!(v * p / p, v);
         }
         assert_eq!(normaliser(&[0.0, -0.0]), 0.0);
