@@ -8,6 +8,7 @@ pub const QK: usize = 32;
 
 /// Fits `x ≈ d·level` on `grid`, stores `d` as f16 at `d_out[0..2]` and writes each element's
 /// code (level − grid.lo) against the stored value.
+#[inline(always)]
 pub fn quantize_scaled(
     x: &[f32],
     importance: Option<&[f32]>,
@@ -38,6 +39,7 @@ pub fn quantize_scaled(
 /// When no code uses the grid's unpaired level (−8 of −8..7), ±d describe the same values; pick
 /// ggml's convention — the largest-magnitude element gets a negative code — so requantizing is
 /// idempotent and reproduces ggml's bytes.
+#[inline(always)]
 fn canonical_sign(
     x: &[f32],
     grid: &IntLevels,
@@ -65,6 +67,7 @@ fn canonical_sign(
 }
 
 /// Fits `x ≈ d·level + m` with a free offset; stores `d` then `m` as f16 at `dm_out[0..4]`.
+#[inline(always)]
 pub fn quantize_affine(
     x: &[f32],
     importance: Option<&[f32]>,
@@ -92,7 +95,7 @@ pub fn quantize_affine(
 }
 
 /// Low nibbles hold elements 0..16, high nibbles 16..32.
-#[inline]
+#[inline(always)]
 pub fn pack_nibbles(codes: &[u8; QK], qs: &mut [u8]) {
     for j in 0..QK / 2 {
         qs[j] = (codes[j] & 15) | ((codes[j + 16] & 15) << 4);
@@ -100,7 +103,7 @@ pub fn pack_nibbles(codes: &[u8; QK], qs: &mut [u8]) {
 }
 
 /// Fifth bits: bit j of the little-endian u32 is element j's.
-#[inline]
+#[inline(always)]
 pub fn pack_high_bits(codes: &[u8; QK], qh: &mut [u8]) {
     let mut h = 0u32;
     for (j, &c) in codes.iter().enumerate() {
