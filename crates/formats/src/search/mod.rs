@@ -80,7 +80,9 @@ impl Grid for IntLevels {
     }
     #[inline(always)]
     fn code(&self, t: f32) -> u8 {
-        (self.snap(t) - self.lo) as u8
+        // The level index is an integer in 0..=255 (snap clamps, NaN included); adding 2²³ puts
+        // it in the low mantissa bits. Unlike Rust's saturating float casts this vectorises.
+        ((self.snap(t) - self.lo) + 8_388_608.0).to_bits() as u8
     }
 }
 
@@ -251,6 +253,11 @@ fn fit_scale<G: Grid>(x: &[f32], w: &[f32], grid: &G, plan: &Plan) -> Fit {
             offset: 0.0,
         };
     }
+    if let ([a], [d]) = (plan.anchors, plan.deltas) {
+        // A single candidate needs no ranking (8-bit grids): straight to its refit.
+        let sign = if *a < 0.0 { -1.0 } else { 1.0 };
+        return refit(x, w, grid, 0.0, (a + sign * d) / reference, Offset::None);
+    }
     let mut best = Best::new(sxx);
     let mut cands = scale_candidates(plan, reference);
     let mut iscales = [0f32; CHUNK];
@@ -266,17 +273,24 @@ fn fit_scale<G: Grid>(x: &[f32], w: &[f32], grid: &G, plan: &Plan) -> Fit {
             sxl: &mut sxl[..k],
         };
         sums::<false>(x, w, 0.0, grid.kind(), &iscales[..k], out);
+        // Refit scale = sxl/sll leaves the error Σwx² − sxl²/sll. Branch-free, so the
+        // compiler evaluates all candidates in vector registers.
+        let mut err = [0f32; CHUNK];
         for c in 0..k {
-            // Refit scale = sxl/sll leaves the error Σwx² − sxl²/sll.
-            if sll[c] > 0.0 {
-                let scale = sxl[c] / sll[c];
-                best.offer(
-                    sxx - sxl[c] * scale,
-                    iscales[c],
-                    Fit { scale, offset: 0.0 },
-                    |c| direct_error(x, w, grid, 0.0, c),
-                );
-            }
+            let scale = sxl[c] / sll[c];
+            err[c] = if sll[c] > 0.0 {
+                sxx - sxl[c] * scale
+            } else {
+                f32::INFINITY
+            };
+        }
+        let fit_of = |c: usize| Fit {
+            scale: sxl[c] / sll[c],
+            offset: 0.0,
+        };
+        let direct = |c: (f32, Fit)| direct_error(x, w, grid, 0.0, c);
+        if let Some(c) = pick(&err[..k], best.tol, |c| direct((iscales[c], fit_of(c)))) {
+            best.offer(err[c], iscales[c], fit_of(c), direct);
         }
     }
     match best.fit {
@@ -383,6 +397,29 @@ impl Best {
     }
 }
 
+/// The candidate of lowest closed-form error; candidates whose error is within `tol` of it (but
+/// not equal: equal sums almost always mean identical codes) are compared by direct error, the
+/// first one winning ties. None when no error is finite.
+#[inline(always)]
+fn pick(err: &[f32], tol: f32, direct: impl Fn(usize) -> f32) -> Option<usize> {
+    let mut m = [f32::INFINITY; lanes::L];
+    lanes::each(err, |k, e| m[k] = if e < m[k] { e } else { m[k] });
+    let min = lanes::min(m);
+    let first = err.iter().position(|&e| e == min)?;
+    let lim = min + tol;
+    let mut win = (first, None::<f32>);
+    for (c, &e) in err.iter().enumerate().skip(first + 1) {
+        if e < lim && e != min {
+            let dw = *win.1.get_or_insert_with(|| direct(win.0));
+            let d = direct(c);
+            if d < dw {
+                win = (c, Some(d));
+            }
+        }
+    }
+    Some(win.0)
+}
+
 /// Σ w (x − scale·level − offset)², with codes from the candidate's own mapping.
 #[inline(always)]
 fn direct_error<G: Grid>(x: &[f32], w: &[f32], grid: &G, origin: f32, c: (f32, Fit)) -> f32 {
@@ -435,29 +472,35 @@ fn fit_affine<G: Grid>(x: &[f32], w: &[f32], grid: &G, non_positive: bool, plan:
             sxl: &mut sxl[..k],
         };
         sums::<true>(x, w, origin, grid.kind(), &iscales[..k], out);
-        for c in 0..k {
+        let fit_of = |c: usize| {
             let (sl, sll, sxl) = (sl[c], sll[c], sxl[c]);
             let det = sw * sll - sl * sl;
-            if !(det > 0.0) {
-                continue;
-            }
-            let mut a = (sw * sxl - sx * sl) / det;
-            let mut b = (sll * sx - sl * sxl) / det;
-            if non_positive && b > 0.0 {
-                b = 0.0;
-                a = sxl / sll;
-            }
-            let err =
-                sxx - 2.0 * a * sxl - 2.0 * b * sx + a * a * sll + 2.0 * a * b * sl + b * b * sw;
-            best.offer(
-                err,
-                iscales[c],
+            let a = (sw * sxl - sx * sl) / det;
+            let b = (sll * sx - sl * sxl) / det;
+            let clip = non_positive && b > 0.0;
+            let fit = Fit {
+                scale: if clip { sxl / sll } else { a },
+                offset: if clip { 0.0 } else { b },
+            };
+            (det > 0.0, fit)
+        };
+        let mut err = [0f32; CHUNK];
+        for c in 0..k {
+            let (
+                ok,
                 Fit {
                     scale: a,
                     offset: b,
                 },
-                |c| direct_error(x, w, grid, origin, c),
-            );
+            ) = fit_of(c);
+            let (sl, sll, sxl) = (sl[c], sll[c], sxl[c]);
+            let e =
+                sxx - 2.0 * a * sxl - 2.0 * b * sx + a * a * sll + 2.0 * a * b * sl + b * b * sw;
+            err[c] = if ok { e } else { f32::INFINITY };
+        }
+        let direct = |c: (f32, Fit)| direct_error(x, w, grid, origin, c);
+        if let Some(c) = pick(&err[..k], best.tol, |c| direct((iscales[c], fit_of(c).1))) {
+            best.offer(err[c], iscales[c], fit_of(c).1, direct);
         }
     }
     // Without any usable candidate, the plain min/max mapping.
