@@ -206,7 +206,7 @@ pub fn fit<G: Grid>(x: &[f32], w: &[f32], grid: &G, offset: Offset, plan: &Plan)
 }
 
 /// Candidates evaluated per kernel call (plans longer than this are processed in chunks).
-const CHUNK: usize = 64;
+const CHUNK: usize = 48;
 
 /// The plan's candidate inverse scales for a scale-only fit, in the plan's order.
 #[inline(always)]
