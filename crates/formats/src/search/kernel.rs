@@ -121,3 +121,74 @@ pub fn sums_portable<const AFFINE: bool>(
         }
     }
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::iq4::KVALUES;
+
+    fn run(avx: bool, x: &[f32], w: &[f32], origin: f32, snap: Snap, is: &[f32]) -> Vec<u32> {
+        let k = is.len();
+        let (mut sl, mut sll, mut sxl) = (vec![0f32; k], vec![0f32; k], vec![0f32; k]);
+        let out = Sums {
+            sl: &mut sl,
+            sll: &mut sll,
+            sxl: &mut sxl,
+        };
+        if avx {
+            // SAFETY: only called when avx2_available().
+            unsafe { crate::search::avx2::sums::<true>(x, w, origin, snap, is, out) };
+        } else {
+            sums_portable::<true>(x, w, origin, snap, is, out);
+        }
+        sl.iter()
+            .chain(&sll)
+            .chain(&sxl)
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    /// Odd lengths, candidate counts that are not multiples of 8, NaN, infinities, ties at .5.
+    #[test]
+    fn avx2_sums_equal_portable_sums_bit_for_bit() {
+        if !avx2_available() {
+            return;
+        }
+        let book = Codebook16::new(&KVALUES);
+        let mut s = 7u64;
+        let mut u = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+        };
+        for n in [1usize, 7, 16, 31, 32, 40] {
+            let mut x: Vec<f32> = (0..n).map(|_| 4.0 * u() - 2.0).collect();
+            let w: Vec<f32> = (0..n).map(|_| u() * u()).collect();
+            if n > 7 {
+                x[3] = f32::NAN;
+                x[5] = f32::INFINITY;
+                x[6] = 0.5;
+            }
+            for k in [1usize, 5, 8, 13, 16, 21, 41] {
+                let is: Vec<f32> = (0..k).map(|c| 3.0 + c as f32 * 0.37).collect();
+                let int = Snap::Int { lo: -8.0, hi: 7.0 };
+                for snap in [int, Snap::Book(&book)] {
+                    let scale = if matches!(snap, Snap::Book(_)) {
+                        30.0
+                    } else {
+                        1.0
+                    };
+                    let is: Vec<f32> = is.iter().map(|v| v * scale).collect();
+                    for origin in [0.0, -0.75] {
+                        assert_eq!(
+                            run(true, &x, &w, origin, snap, &is),
+                            run(false, &x, &w, origin, snap, &is),
+                            "n {n} k {k} origin {origin} {snap:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
