@@ -6,16 +6,16 @@
 use crate::block::check_row;
 use crate::{FormatError, GgmlType};
 
-/// Runs `f(block_src, block_importance, block_dst)` over every block of a row.
-#[inline]
-pub fn quantize_blocks(
+/// Runs `f(block_src, block_importance, block_dst)` over every block of a row (lengths checked
+/// by the caller).
+#[inline(always)]
+pub fn blocks(
     ty: GgmlType,
     src: &[f32],
     importance: Option<&[f32]>,
     dst: &mut [u8],
     mut f: impl FnMut(&[f32], Option<&[f32]>, &mut [u8]),
-) -> Result<(), FormatError> {
-    check_row(ty, src.len(), dst.len(), importance.map(<[f32]>::len))?;
+) {
     let (be, bb) = (ty.block_elems(), ty.block_bytes());
     match importance {
         Some(imp) => {
@@ -33,7 +33,6 @@ pub fn quantize_blocks(
             }
         }
     }
-    Ok(())
 }
 
 /// Runs `f(block_bytes, block_dst)` over every block of a row.
@@ -65,7 +64,24 @@ macro_rules! impl_block_format {
                 importance: Option<&[f32]>,
                 dst: &mut [u8],
             ) -> Result<(), $crate::FormatError> {
-                $crate::blockwise::quantize_blocks($ty, src, importance, dst, $quant)
+                $crate::block::check_row($ty, src.len(), dst.len(), importance.map(<[f32]>::len))?;
+                // The whole per-block code is inlined into an AVX2+FMA copy of the row loop, so
+                // the compiler vectorises it with wide registers. Rust keeps IEEE semantics (no
+                // reassociation, no implicit fusing), so both copies give identical bytes.
+                #[cfg(target_arch = "x86_64")]
+                if $crate::search::vector_path() {
+                    #[target_feature(enable = "avx2,fma")]
+                    fn row_avx2(src: &[f32], importance: Option<&[f32]>, dst: &mut [u8]) {
+                        $crate::blockwise::blocks($ty, src, importance, dst, |x, q, o| {
+                            $quant(x, q, o)
+                        });
+                    }
+                    // SAFETY: the CPU has AVX2 and FMA (checked by vector_path).
+                    unsafe { row_avx2(src, importance, dst) };
+                    return Ok(());
+                }
+                $crate::blockwise::blocks($ty, src, importance, dst, $quant);
+                Ok(())
             }
             fn dequantize_row(
                 &self,
@@ -84,7 +100,7 @@ pub(crate) use impl_block_format;
 pub const F16_MAX: f32 = 65504.0;
 
 /// Clamps a scale into f16 range and stores it; returns the value the reader will see.
-#[inline]
+#[inline(always)]
 pub fn store_f16(bytes: &mut [u8], v: f32) -> f32 {
     let v = if v.is_nan() {
         0.0

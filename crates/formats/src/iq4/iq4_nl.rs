@@ -16,6 +16,7 @@ const PLAN: Plan = Plan {
     abs_anchor: false,
 };
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let g = grid();
     let mut codes = [0u8; 32];

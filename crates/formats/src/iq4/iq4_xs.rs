@@ -18,6 +18,7 @@ const PLAN: Plan = Plan {
 };
 const SC_PLAN: Plan = super_plan(&[-32.0]);
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (d_out, rest) = out.split_at_mut(2);
     let r = quantize_symmetric(x, imp, 32, &grid(), &PLAN, &SC_GRID, &SC_PLAN, d_out);

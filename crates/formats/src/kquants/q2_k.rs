@@ -27,6 +27,7 @@ const PLAN_IMATRIX: Plan = Plan {
     abs_anchor: false,
 };
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (body, tail) = out.split_at_mut(80);
     let (d_out, dmin_out) = tail.split_at_mut(2);

@@ -21,6 +21,7 @@ const PLAN: Plan = Plan {
 /// ggml maps the largest sub-scale (and min) onto the top code.
 const SC_PLAN: Plan = super_plan(&[63.0]);
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (head, rest) = out.split_at_mut(4);
     let (d_out, dmin_out) = head.split_at_mut(2);

@@ -31,6 +31,7 @@ fn place(e: usize) -> (usize, u32, usize, u32) {
     )
 }
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (body, d_out) = out.split_at_mut(208);
     let r = quantize_symmetric(x, imp, 16, &GRID, &PLAN, &SC_GRID, &SC_PLAN, d_out);

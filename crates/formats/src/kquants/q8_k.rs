@@ -15,6 +15,7 @@ const PLAN: Plan = Plan {
     abs_anchor: false,
 };
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let mut codes = [0u8; 256];
     let p = normaliser(x);

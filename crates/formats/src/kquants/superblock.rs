@@ -39,6 +39,7 @@ struct Normalised {
     w: [f32; QK_K],
 }
 
+#[inline(always)]
 fn normalise(x: &[f32], importance: Option<&[f32]>) -> Option<Normalised> {
     let p = normaliser(x);
     if p == 0.0 {
@@ -57,6 +58,7 @@ fn normalise(x: &[f32], importance: Option<&[f32]>) -> Option<Normalised> {
 }
 
 /// Σ w·level² of a sub-block under its own fit: the weight of its scale at the super level.
+#[inline(always)]
 fn scale_weight<G: Grid>(x: &[f32], w: &[f32], grid: &G, scale: f32, offset: f32) -> f32 {
     let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
     x.iter()
@@ -71,6 +73,7 @@ fn scale_weight<G: Grid>(x: &[f32], w: &[f32], grid: &G, scale: f32, offset: f32
 /// Affine k-quants (Q2_K, Q4_K, Q5_K): `x ≈ d·sc·q − dmin·m` per sub-block of `sub` elements,
 /// with `q` on `grid` (0..=nmax) and `sc`, `m` on `sc_grid` (0..=63 or 0..=15).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn quantize_affine(
     x: &[f32],
     importance: Option<&[f32]>,
@@ -132,6 +135,7 @@ pub fn quantize_affine(
 /// Symmetric two-level types (Q3_K, Q6_K, IQ4_XS): `x ≈ d·(sc+lo)·level(q)` per sub-block.
 /// `sc_plan` anchors the largest sub-scale where ggml puts it (its low end, a negative `d`).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub fn quantize_symmetric<G: Grid>(
     x: &[f32],
     importance: Option<&[f32]>,
@@ -180,7 +184,7 @@ pub fn quantize_symmetric<G: Grid>(
     out
 }
 
-#[inline]
+#[inline(always)]
 fn code_of(v: f32, d: f32, grid: &IntLevels) -> u8 {
     let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
     grid.code(v * inv)

@@ -8,6 +8,7 @@ pub const QK: usize = 32;
 
 /// Fits `x ≈ d·level` on `grid`, stores `d` as f16 at `d_out[0..2]` and writes each element's
 /// code (level − grid.lo) against the stored value.
+#[inline(always)]
 pub fn quantize_scaled(
     x: &[f32],
     importance: Option<&[f32]>,
@@ -29,12 +30,44 @@ pub fn quantize_scaled(
     }
     weights(&xn, importance, &mut w);
     let f = fit(&xn, &w, grid, Offset::None, plan);
-    let d = store_f16(d_out, f.scale / p);
+    let mut d = store_f16(d_out, f.scale / p);
     assign(x, d, 0.0, grid, codes);
+    canonical_sign(x, grid, d_out, &mut d, codes);
     d
 }
 
+/// When no code uses the grid's unpaired level (−8 of −8..7), ±d describe the same values; pick
+/// ggml's convention — the largest-magnitude element gets a negative code — so requantizing is
+/// idempotent and reproduces ggml's bytes.
+#[inline(always)]
+fn canonical_sign(
+    x: &[f32],
+    grid: &IntLevels,
+    d_out: &mut [u8],
+    d: &mut f32,
+    codes: &mut [u8; QK],
+) {
+    if grid.lo != -grid.hi - 1.0 || codes.contains(&0) {
+        return;
+    }
+    let (mut m, mut cm) = (0f32, 0u8);
+    for (&v, &c) in x.iter().zip(codes.iter()) {
+        if v.abs() > m {
+            m = v.abs();
+            cm = c;
+        }
+    }
+    let zero = (-grid.lo) as u8;
+    if cm > zero {
+        for c in codes.iter_mut() {
+            *c = 2 * zero - *c;
+        }
+        *d = store_f16(d_out, -*d);
+    }
+}
+
 /// Fits `x ≈ d·level + m` with a free offset; stores `d` then `m` as f16 at `dm_out[0..4]`.
+#[inline(always)]
 pub fn quantize_affine(
     x: &[f32],
     importance: Option<&[f32]>,
@@ -62,7 +95,7 @@ pub fn quantize_affine(
 }
 
 /// Low nibbles hold elements 0..16, high nibbles 16..32.
-#[inline]
+#[inline(always)]
 pub fn pack_nibbles(codes: &[u8; QK], qs: &mut [u8]) {
     for j in 0..QK / 2 {
         qs[j] = (codes[j] & 15) | ((codes[j + 16] & 15) << 4);
@@ -70,7 +103,7 @@ pub fn pack_nibbles(codes: &[u8; QK], qs: &mut [u8]) {
 }
 
 /// Fifth bits: bit j of the little-endian u32 is element j's.
-#[inline]
+#[inline(always)]
 pub fn pack_high_bits(codes: &[u8; QK], qh: &mut [u8]) {
     let mut h = 0u32;
     for (j, &c) in codes.iter().enumerate() {

@@ -23,6 +23,7 @@ const PLAN_IMATRIX: Plan = Plan {
     abs_anchor: false,
 };
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let mut codes = [0u8; QK];
     quantize_scaled(

@@ -19,6 +19,7 @@ pub(super) const PLAN: Plan = Plan {
 };
 
 /// Codes as stored int8 bytes.
+#[inline(always)]
 pub(super) fn quantize_codes(
     x: &[f32],
     imp: Option<&[f32]>,
@@ -36,6 +37,7 @@ pub(super) fn quantize_codes(
     (d, sum)
 }
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (d_out, qs) = out.split_at_mut(2);
     quantize_codes(x, imp, d_out, qs);

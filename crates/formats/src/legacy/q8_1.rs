@@ -8,6 +8,7 @@ use crate::GgmlType;
 
 pub struct Q8_1;
 
+#[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (head, qs) = out.split_at_mut(4);
     let (d, sum) = quantize_codes(x, imp, &mut head[0..2], qs);

@@ -13,8 +13,19 @@
 //! The same routine quantizes the sub-block scales of the k-quants (a grid of 4-, 6- or 8-bit
 //! integers over 8 or 16 values, weighted by how much each sub-block's error depends on its scale).
 
+mod kernel;
+mod lanes;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
+pub use kernel::{avx2_available, force_portable, vector_path, Snap};
+use kernel::{sums, Sums};
+
 /// The levels a code can take, in units of the scale.
 pub trait Grid {
+    /// The rounding rule in a form the vector kernels evaluate; must agree with `snap`.
+    fn kind(&self) -> Snap<'_>;
     /// Smallest and largest level; the search anchors the extreme element on them.
     fn lo(&self) -> f32;
     fn hi(&self) -> f32;
@@ -26,7 +37,7 @@ pub trait Grid {
 
 /// Rounds half to even like ggml's `nearest_int`; valid for |t| < 2²², which clamping guarantees.
 #[inline(always)]
-fn round_even(t: f32) -> f32 {
+pub(crate) fn round_even(t: f32) -> f32 {
     (t + 12_582_912.0) - 12_582_912.0
 }
 
@@ -38,6 +49,7 @@ pub struct IntLevels {
 }
 
 impl IntLevels {
+    #[inline(always)]
     pub const fn new(lo: i32, hi: i32) -> Self {
         IntLevels {
             lo: lo as f32,
@@ -48,6 +60,13 @@ impl IntLevels {
 
 impl Grid for IntLevels {
     #[inline(always)]
+    fn kind(&self) -> Snap<'_> {
+        Snap::Int {
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+    #[inline(always)]
     fn lo(&self) -> f32 {
         self.lo
     }
@@ -57,11 +76,13 @@ impl Grid for IntLevels {
     }
     #[inline(always)]
     fn snap(&self, t: f32) -> f32 {
-        round_even(t.max(self.lo).min(self.hi))
+        self.kind().apply(t)
     }
     #[inline(always)]
     fn code(&self, t: f32) -> u8 {
-        (self.snap(t) - self.lo) as u8
+        // The level index is an integer in 0..=255 (snap clamps, NaN included); adding 2²³ puts
+        // it in the low mantissa bits. Unlike Rust's saturating float casts this vectorises.
+        ((self.snap(t) - self.lo) + 8_388_608.0).to_bits() as u8
     }
 }
 
@@ -96,9 +117,28 @@ impl Codebook16 {
     pub fn level(&self, code: u8) -> f32 {
         self.levels[(code & 15) as usize]
     }
+
+    /// The 16 levels and 15 midpoints, for the vector kernels.
+    pub fn tables(&self) -> (&[f32; 16], &[f32; 15]) {
+        (&self.levels, &self.mids)
+    }
+
+    /// Nearest level; ties go to the lower level, as ggml's best_index_int8 does. NaN gives the
+    /// lowest level.
+    #[inline(always)]
+    pub fn snap_level(&self, t: f32) -> f32 {
+        let mut v = self.levels[0];
+        for i in 0..15 {
+            v += if t > self.mids[i] { self.steps[i] } else { 0.0 };
+        }
+        v
+    }
 }
 
 impl Grid for Codebook16 {
+    fn kind(&self) -> Snap<'_> {
+        Snap::Book(self)
+    }
     fn lo(&self) -> f32 {
         self.levels[0]
     }
@@ -107,12 +147,7 @@ impl Grid for Codebook16 {
     }
     #[inline(always)]
     fn snap(&self, t: f32) -> f32 {
-        // Ties go to the lower level, as ggml's best_index_int8 does.
-        let mut v = self.levels[0];
-        for i in 0..15 {
-            v += if t > self.mids[i] { self.steps[i] } else { 0.0 };
-        }
-        v
+        self.snap_level(t)
     }
     #[inline(always)]
     fn code(&self, t: f32) -> u8 {
@@ -161,6 +196,7 @@ pub struct Fit {
 /// candidates. `x` and `w` have the same length; weights are non-negative and not all zero
 /// unless every `x` is. Inputs should be of moderate magnitude (callers normalise blocks with
 /// [`normaliser`]) so squares cannot overflow.
+#[inline(always)]
 pub fn fit<G: Grid>(x: &[f32], w: &[f32], grid: &G, offset: Offset, plan: &Plan) -> Fit {
     debug_assert_eq!(x.len(), w.len());
     match offset {
@@ -169,18 +205,47 @@ pub fn fit<G: Grid>(x: &[f32], w: &[f32], grid: &G, offset: Offset, plan: &Plan)
     }
 }
 
-/// Lane-parallel accumulation width: lets LLVM keep the sums in vector registers.
-const LANES: usize = 8;
+/// Candidates evaluated per kernel call (plans longer than this are processed in chunks).
+const CHUNK: usize = 48;
 
-fn fit_scale<G: Grid>(x: &[f32], w: &[f32], grid: &G, plan: &Plan) -> Fit {
-    let mut xm = 0f32;
-    let mut sxx = 0f32;
-    for (&v, &wv) in x.iter().zip(w) {
-        if v.abs() > xm.abs() {
-            xm = v;
-        }
-        sxx += wv * v * v;
+/// The plan's candidate inverse scales for a scale-only fit, in the plan's order.
+#[inline(always)]
+fn scale_candidates<'a>(plan: &'a Plan, reference: f32) -> impl Iterator<Item = f32> + 'a {
+    plan.anchors.iter().flat_map(move |&a| {
+        let sign = if a < 0.0 { -1.0 } else { 1.0 };
+        plan.deltas.iter().map(move |&d| (a + sign * d) / reference)
+    })
+}
+
+/// Fills `buf` from `it`; returns how many were written.
+#[inline(always)]
+fn take_chunk(it: &mut impl Iterator<Item = f32>, buf: &mut [f32; CHUNK]) -> usize {
+    let mut k = 0;
+    for (b, v) in buf.iter_mut().zip(it) {
+        *b = v;
+        k += 1;
     }
+    k
+}
+
+/// The first element of largest magnitude (ggml's choice of anchor, sign included).
+#[inline(always)]
+fn extreme(x: &[f32]) -> f32 {
+    let mut m = [0f32; lanes::L];
+    lanes::each(x, |k, v| {
+        let a = v.abs();
+        m[k] = if a > m[k] { a } else { m[k] };
+    });
+    let amax = lanes::max(m);
+    x.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0)
+}
+
+#[inline(always)]
+fn fit_scale<G: Grid>(x: &[f32], w: &[f32], grid: &G, plan: &Plan) -> Fit {
+    let xm = extreme(x);
+    let mut acc = [0f32; lanes::L];
+    lanes::each2(x, w, |k, v, wv| acc[k] += wv * v * v);
+    let sxx = lanes::sum(acc);
     let reference = if plan.abs_anchor { xm.abs() } else { xm };
     if !(reference.abs() > 0.0) || !reference.is_finite() {
         return Fit {
@@ -188,19 +253,44 @@ fn fit_scale<G: Grid>(x: &[f32], w: &[f32], grid: &G, plan: &Plan) -> Fit {
             offset: 0.0,
         };
     }
+    if let ([a], [d]) = (plan.anchors, plan.deltas) {
+        // A single candidate needs no ranking (8-bit grids): straight to its refit.
+        let sign = if *a < 0.0 { -1.0 } else { 1.0 };
+        return refit(x, w, grid, 0.0, (a + sign * d) / reference, Offset::None);
+    }
     let mut best = Best::new(sxx);
-    for &a in plan.anchors {
-        let sign = if a < 0.0 { -1.0 } else { 1.0 };
-        for &d in plan.deltas {
-            let iscale = (a + sign * d) / reference;
-            let (sxl, sll) = scale_sums(x, w, grid, iscale);
-            // Refit scale = sxl/sll leaves the error Σwx² − sxl²/sll.
-            if sll > 0.0 {
-                let scale = sxl / sll;
-                best.offer(sxx - sxl * scale, iscale, Fit { scale, offset: 0.0 }, |c| {
-                    direct_error(x, w, grid, 0.0, c)
-                });
-            }
+    let mut cands = scale_candidates(plan, reference);
+    let mut iscales = [0f32; CHUNK];
+    let (mut sxl, mut sll) = ([0f32; CHUNK], [0f32; CHUNK]);
+    loop {
+        let k = take_chunk(&mut cands, &mut iscales);
+        if k == 0 {
+            break;
+        }
+        let out = Sums {
+            sl: &mut [],
+            sll: &mut sll[..k],
+            sxl: &mut sxl[..k],
+        };
+        sums::<false>(x, w, 0.0, grid.kind(), &iscales[..k], out);
+        // Refit scale = sxl/sll leaves the error Σwx² − sxl²/sll. Branch-free, so the
+        // compiler evaluates all candidates in vector registers.
+        let mut err = [0f32; CHUNK];
+        for c in 0..k {
+            let scale = sxl[c] / sll[c];
+            err[c] = if sll[c] > 0.0 {
+                sxx - sxl[c] * scale
+            } else {
+                f32::INFINITY
+            };
+        }
+        let fit_of = |c: usize| Fit {
+            scale: sxl[c] / sll[c],
+            offset: 0.0,
+        };
+        let direct = |c: (f32, Fit)| direct_error(x, w, grid, 0.0, c);
+        if let Some(c) = pick(&err[..k], best.tol, |c| direct((iscales[c], fit_of(c)))) {
+            best.offer(err[c], iscales[c], fit_of(c), direct);
         }
     }
     match best.fit {
@@ -214,17 +304,27 @@ fn fit_scale<G: Grid>(x: &[f32], w: &[f32], grid: &G, plan: &Plan) -> Fit {
 
 /// Solves the winning candidate's least squares again in f64: the f32 search sums are good
 /// enough to rank candidates but not to recover an on-grid scale and offset to the last f16 bit.
+#[inline(always)]
 fn refit<G: Grid>(x: &[f32], w: &[f32], grid: &G, origin: f32, iscale: f32, offset: Offset) -> Fit {
-    let (mut sw, mut sx, mut sl, mut sll, mut sxl) = (0f64, 0f64, 0f64, 0f64, 0f64);
-    for (&v, &wv) in x.iter().zip(w) {
+    let z = [0f64; lanes::L];
+    let (mut sw, mut sx, mut sl, mut sll, mut sxl) = (z, z, z, z, z);
+    lanes::each2(x, w, |k, v, wv| {
         let l = grid.snap((v - origin) * iscale) as f64;
         let (v, wv) = (v as f64, wv as f64);
-        sw += wv;
-        sx += wv * v;
-        sl += wv * l;
-        sll += wv * l * l;
-        sxl += wv * l * v;
-    }
+        let wl = wv * l;
+        sw[k] += wv;
+        sx[k] += wv * v;
+        sl[k] += wl;
+        sll[k] += wl * l;
+        sxl[k] += wl * v;
+    });
+    let (sw, sx, sl, sll, sxl) = (
+        lanes::sum64(sw),
+        lanes::sum64(sx),
+        lanes::sum64(sl),
+        lanes::sum64(sll),
+        lanes::sum64(sxl),
+    );
     let scale_only = |sxl: f64, sll: f64| Fit {
         scale: if sll > 0.0 { (sxl / sll) as f32 } else { 0.0 },
         offset: 0.0,
@@ -272,9 +372,11 @@ impl Best {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn offer(&mut self, err: f32, iscale: f32, fit: Fit, direct: impl Fn((f32, Fit)) -> f32) {
-        if !(err < self.err + self.tol) {
+        // Equal closed forms almost always mean identical codes: keep the earlier candidate
+        // without summing the errors again.
+        if !(err < self.err + self.tol) || err == self.err {
             return;
         }
         if let (true, Some(old)) = (err > self.err - self.tol, self.fit) {
@@ -295,53 +397,56 @@ impl Best {
     }
 }
 
+/// The candidate of lowest closed-form error; candidates whose error is within `tol` of it (but
+/// not equal: equal sums almost always mean identical codes) are compared by direct error, the
+/// first one winning ties. None when no error is finite.
+#[inline(always)]
+fn pick(err: &[f32], tol: f32, direct: impl Fn(usize) -> f32) -> Option<usize> {
+    let mut m = [f32::INFINITY; lanes::L];
+    lanes::each(err, |k, e| m[k] = if e < m[k] { e } else { m[k] });
+    let min = lanes::min(m);
+    let first = err.iter().position(|&e| e == min)?;
+    let lim = min + tol;
+    let mut win = (first, None::<f32>);
+    for (c, &e) in err.iter().enumerate().skip(first + 1) {
+        if e < lim && e != min {
+            let dw = *win.1.get_or_insert_with(|| direct(win.0));
+            let d = direct(c);
+            if d < dw {
+                win = (c, Some(d));
+            }
+        }
+    }
+    Some(win.0)
+}
+
 /// Σ w (x − scale·level − offset)², with codes from the candidate's own mapping.
-#[cold]
+#[inline(always)]
 fn direct_error<G: Grid>(x: &[f32], w: &[f32], grid: &G, origin: f32, c: (f32, Fit)) -> f32 {
     let (iscale, f) = c;
-    let mut e = 0f32;
-    for (&v, &wv) in x.iter().zip(w) {
+    let mut e = [0f32; lanes::L];
+    lanes::each2(x, w, |k, v, wv| {
         let l = grid.snap((v - origin) * iscale);
         let r = v - f.scale * l - f.offset;
-        e += wv * r * r;
-    }
-    e
+        e[k] += wv * r * r;
+    });
+    lanes::sum(e)
 }
 
 #[inline(always)]
-fn scale_sums<G: Grid>(x: &[f32], w: &[f32], grid: &G, iscale: f32) -> (f32, f32) {
-    let mut sxl = [0f32; LANES];
-    let mut sll = [0f32; LANES];
-    let xc = x.chunks_exact(LANES);
-    let wc = w.chunks_exact(LANES);
-    let (xr, wr) = (xc.remainder(), wc.remainder());
-    for (xs, ws) in xc.zip(wc) {
-        for k in 0..LANES {
-            let l = grid.snap(xs[k] * iscale);
-            let wl = ws[k] * l;
-            sxl[k] += wl * xs[k];
-            sll[k] += wl * l;
-        }
-    }
-    let (mut a, mut b) = (sxl.iter().sum::<f32>(), sll.iter().sum::<f32>());
-    for (&xv, &wv) in xr.iter().zip(wr) {
-        let l = grid.snap(xv * iscale);
-        a += wv * l * xv;
-        b += wv * l * l;
-    }
-    (a, b)
-}
-
 fn fit_affine<G: Grid>(x: &[f32], w: &[f32], grid: &G, non_positive: bool, plan: &Plan) -> Fit {
-    let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
-    let (mut sw, mut sx, mut sxx) = (0f32, 0f32, 0f32);
-    for (&v, &wv) in x.iter().zip(w) {
-        min = min.min(v);
-        max = max.max(v);
-        sw += wv;
-        sx += wv * v;
-        sxx += wv * v * v;
-    }
+    let (mut mn, mut mx) = ([f32::INFINITY; lanes::L], [f32::NEG_INFINITY; lanes::L]);
+    let z = [0f32; lanes::L];
+    let (mut aw, mut ax, mut axx) = (z, z, z);
+    lanes::each2(x, w, |k, v, wv| {
+        mn[k] = if v < mn[k] { v } else { mn[k] };
+        mx[k] = if v > mx[k] { v } else { mx[k] };
+        aw[k] += wv;
+        ax[k] += wv * v;
+        axx[k] += wv * v * v;
+    });
+    let (min, max) = (lanes::min(mn), lanes::max(mx));
+    let (sw, sx, sxx) = (lanes::sum(aw), lanes::sum(ax), lanes::sum(axx));
     let origin = if non_positive { min.min(0.0) } else { min };
     let range = max - origin;
     if !(range > 0.0) || !range.is_finite() {
@@ -353,29 +458,50 @@ fn fit_affine<G: Grid>(x: &[f32], w: &[f32], grid: &G, non_positive: bool, plan:
         };
     }
     let mut best = Best::new(sxx);
-    for &d in plan.deltas {
-        let iscale = (grid.hi() + d) / range;
-        let (sl, sll, sxl) = affine_sums(x, w, grid, origin, iscale);
-        let det = sw * sll - sl * sl;
-        if !(det > 0.0) {
-            continue;
+    let mut cands = plan.deltas.iter().map(|&d| (grid.hi() + d) / range);
+    let mut iscales = [0f32; CHUNK];
+    let (mut sl, mut sll, mut sxl) = ([0f32; CHUNK], [0f32; CHUNK], [0f32; CHUNK]);
+    loop {
+        let k = take_chunk(&mut cands, &mut iscales);
+        if k == 0 {
+            break;
         }
-        let mut a = (sw * sxl - sx * sl) / det;
-        let mut b = (sll * sx - sl * sxl) / det;
-        if non_positive && b > 0.0 {
-            b = 0.0;
-            a = sxl / sll;
+        let out = Sums {
+            sl: &mut sl[..k],
+            sll: &mut sll[..k],
+            sxl: &mut sxl[..k],
+        };
+        sums::<true>(x, w, origin, grid.kind(), &iscales[..k], out);
+        let fit_of = |c: usize| {
+            let (sl, sll, sxl) = (sl[c], sll[c], sxl[c]);
+            let det = sw * sll - sl * sl;
+            let a = (sw * sxl - sx * sl) / det;
+            let b = (sll * sx - sl * sxl) / det;
+            let clip = non_positive && b > 0.0;
+            let fit = Fit {
+                scale: if clip { sxl / sll } else { a },
+                offset: if clip { 0.0 } else { b },
+            };
+            (det > 0.0, fit)
+        };
+        let mut err = [0f32; CHUNK];
+        for c in 0..k {
+            let (
+                ok,
+                Fit {
+                    scale: a,
+                    offset: b,
+                },
+            ) = fit_of(c);
+            let (sl, sll, sxl) = (sl[c], sll[c], sxl[c]);
+            let e =
+                sxx - 2.0 * a * sxl - 2.0 * b * sx + a * a * sll + 2.0 * a * b * sl + b * b * sw;
+            err[c] = if ok { e } else { f32::INFINITY };
         }
-        let err = sxx - 2.0 * a * sxl - 2.0 * b * sx + a * a * sll + 2.0 * a * b * sl + b * b * sw;
-        best.offer(
-            err,
-            iscale,
-            Fit {
-                scale: a,
-                offset: b,
-            },
-            |c| direct_error(x, w, grid, origin, c),
-        );
+        let direct = |c: (f32, Fit)| direct_error(x, w, grid, origin, c);
+        if let Some(c) = pick(&err[..k], best.tol, |c| direct((iscales[c], fit_of(c).1))) {
+            best.offer(err[c], iscales[c], fit_of(c).1, direct);
+        }
     }
     // Without any usable candidate, the plain min/max mapping.
     let mode = if non_positive {
@@ -392,46 +518,9 @@ fn fit_affine<G: Grid>(x: &[f32], w: &[f32], grid: &G, non_positive: bool, plan:
     }
 }
 
-#[inline(always)]
-fn affine_sums<G: Grid>(
-    x: &[f32],
-    w: &[f32],
-    grid: &G,
-    origin: f32,
-    iscale: f32,
-) -> (f32, f32, f32) {
-    let mut sl = [0f32; LANES];
-    let mut sll = [0f32; LANES];
-    let mut sxl = [0f32; LANES];
-    let xc = x.chunks_exact(LANES);
-    let wc = w.chunks_exact(LANES);
-    let (xr, wr) = (xc.remainder(), wc.remainder());
-    for (xs, ws) in xc.zip(wc) {
-        for k in 0..LANES {
-            let l = grid.snap((xs[k] - origin) * iscale);
-            let wl = ws[k] * l;
-            sl[k] += wl;
-            sll[k] += wl * l;
-            sxl[k] += wl * xs[k];
-        }
-    }
-    let mut s = (
-        sl.iter().sum::<f32>(),
-        sll.iter().sum::<f32>(),
-        sxl.iter().sum::<f32>(),
-    );
-    for (&xv, &wv) in xr.iter().zip(wr) {
-        let l = grid.snap((xv - origin) * iscale);
-        s.0 += wv * l;
-        s.1 += wv * l * l;
-        s.2 += wv * l * xv;
-    }
-    s
-}
-
 /// Writes the code of every element against the scale and offset the reader will actually see
 /// (after f16 rounding), which for a fixed scale is the per-element optimum.
-#[inline]
+#[inline(always)]
 pub fn assign<G: Grid>(x: &[f32], scale: f32, offset: f32, grid: &G, codes: &mut [u8]) {
     let inv = if scale != 0.0 && scale.is_finite() {
         1.0 / scale
@@ -447,16 +536,24 @@ pub fn assign<G: Grid>(x: &[f32], scale: f32, offset: f32, grid: &G, codes: &mut
 /// normal and subnormal inputs alike, so the search runs on well-scaled numbers (no overflow of
 /// squares at 1e30, no underflow at denormals) and its result is scaled back exactly.
 /// Returns 0 when the block is all zeros (or not finite).
+#[inline(always)]
 pub fn normaliser(x: &[f32]) -> f32 {
-    let amax = x.iter().fold(0f32, |m, &v| m.max(v.abs()));
+    let mut m = [0f32; lanes::L];
+    lanes::each(x, |k, v| {
+        let a = v.abs();
+        m[k] = if a > m[k] { a } else { m[k] };
+    });
+    let amax = lanes::max(m);
     if !(amax > 0.0) || !amax.is_finite() {
         return 0.0;
     }
-    let e = exponent(amax);
-    pow2(-e)
+    // Subnormal blocks cannot reach [1, 2) with one representable factor; 2^127 brings them to
+    // at least ~1e-7, plenty for the search.
+    pow2((-exponent(amax)).min(127))
 }
 
 /// floor(log2(v)) for finite positive v, subnormals included.
+#[inline(always)]
 fn exponent(v: f32) -> i32 {
     let bits = v.to_bits();
     let biased = ((bits >> 23) & 0xff) as i32;
@@ -470,6 +567,7 @@ fn exponent(v: f32) -> i32 {
 }
 
 /// 2^e for e in [-149·2, 127·2] as a product of at most two normal powers (exact).
+#[inline(always)]
 pub fn pow2(e: i32) -> f32 {
     let one = |k: i32| f32::from_bits(((k + 127) as u32) << 23);
     let e1 = e.clamp(-126, 127);
@@ -482,17 +580,21 @@ pub fn pow2(e: i32) -> f32 {
 /// much the model uses them and by their own size. Without one, x² (what llama.cpp's own
 /// searches use by default): large weights dominate a dot product's error. Falls back to 1 when
 /// every weight is zero so the fit stays well defined.
+#[inline(always)]
 pub fn weights(x: &[f32], importance: Option<&[f32]>, out: &mut [f32]) {
+    let mut acc = [0f32; lanes::L];
+    lanes::each(x, |k, v| acc[k] += v * v);
+    let sum_x2 = lanes::sum(acc);
     match importance {
         Some(imp) => {
-            let sigma2 = 2.0 * x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+            let sigma2 = 2.0 * sum_x2 / x.len() as f32;
             for ((o, &v), &q) in out.iter_mut().zip(x).zip(imp) {
                 let q = if q.is_finite() && q > 0.0 { q } else { 0.0 };
                 *o = q * (sigma2 + v * v).sqrt();
             }
         }
         None => {
-            let sigma2 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
+            let sigma2 = sum_x2 / x.len() as f32;
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = sigma2 + v * v;
             }
@@ -511,8 +613,9 @@ pub mod deltas {
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, -0.6, 0.6, -0.7, 0.7, -0.8,
         0.8, -0.9, 0.9,
     ];
-    /// Fewer candidates for the legacy formats' speed budget.
-    pub const NARROW: [f32; 7] = [0.0, -0.15, 0.15, -0.3, 0.3, -0.5, 0.5];
+    /// Fewer candidates for the legacy formats' speed budget; −1 recovers blocks whose extreme
+    /// element ended one level inside the anchor.
+    pub const NARROW: [f32; 8] = [0.0, -0.15, 0.15, -0.3, 0.3, -0.5, 0.5, -1.0];
     /// The anchor alone (plus the refit): 8-bit grids gain nothing from perturbing.
     pub const NONE: [f32; 1] = [0.0];
     /// Affine 4- and 5-bit sub-blocks: the span mapped onto `hi ± 1` levels in steps of 0.1
@@ -620,7 +723,7 @@ mod tests {
         for v in [1e30f32, 1e-40, 3.0, -7.5e-39, f32::MAX] {
             let p = normaliser(&[v]);
             let n = (v * p).abs();
-            assert!((1.0..2.0).contains(&n), "{v} -> {n}");
+            assert!((1e-7..2.0).contains(&n), "{v} -> {n}");
             assert_eq!(v * p / p, v);
         }
         assert_eq!(normaliser(&[0.0, -0.0]), 0.0);
