@@ -143,3 +143,25 @@ fn special_ids() {
         assert_eq!(eog, [1, 106, 212]);
     }
 }
+
+#[test]
+fn minilm_wordpiece_from_hf_folder() {
+    let Some(dir) = present(models_dir().join("all-MiniLM-L6-v2")) else {
+        return;
+    };
+    let tok = Tokenizer::from_hf_dir(&dir).unwrap();
+    // BERT uncased: [CLS] hello world [SEP].
+    let ids = tok.encode("Hello world", true, true).unwrap();
+    assert_eq!(ids, [101, 7592, 2088, 102]);
+    assert_eq!(
+        tok.encode("Hello world", false, true).unwrap(),
+        [7592, 2088]
+    );
+    assert_eq!(tok.decode(&ids).unwrap(), "hello world");
+    assert_eq!((tok.bos(), tok.eos()), (Some(101), Some(102)));
+    assert!(tok.is_eog(102));
+    assert_eq!(tok.vocab_size(), 30522);
+    // Special tokens in text are split out only when asked.
+    assert_eq!(tok.encode("[SEP]", false, true).unwrap(), [102]);
+    assert_ne!(tok.encode("[SEP]", false, false).unwrap(), [102]);
+}

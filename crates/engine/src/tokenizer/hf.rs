@@ -34,10 +34,15 @@ fn read_json(path: &Path) -> Option<Json> {
 impl HfTokenizer {
     pub fn from_dir(dir: &Path) -> Result<HfTokenizer, TokenizerError> {
         let path = dir.join("tokenizer.json");
-        let parsing = tokenizers::Tokenizer::from_file(&path).map_err(|e| TokenizerError::Hf {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        let mut parsing =
+            tokenizers::Tokenizer::from_file(&path).map_err(|e| TokenizerError::Hf {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        // Padding to a fixed length (MiniLM's file asks for 128) is for batching, which the
+        // engine does itself; truncation stays as the file sets it, since the model was made
+        // for that length.
+        parsing.with_padding(None);
         let mut literal = parsing.clone();
         literal.set_encode_special_tokens(true);
 
