@@ -120,7 +120,7 @@ pub fn load(f: &GgufFile) -> Result<GgufTokenizer, TokenizerError> {
         Some((pre, ignore_merges)) => {
             let merges = f.get_str_array(&format!("{P}merges"))?;
             Algorithm::Bpe {
-                bpe: Bpe::new(&vocab, merges.iter(), ignore_merges),
+                bpe: Box::new(Bpe::new(&vocab, merges.iter(), ignore_merges)),
                 pre,
             }
         }

@@ -13,7 +13,7 @@ use super::vocab::{attr, Vocab};
 
 pub enum Algorithm {
     /// `tokenizer.ggml.model = gpt2`.
-    Bpe { bpe: Bpe, pre: PreTokenizer },
+    Bpe { bpe: Box<Bpe>, pre: PreTokenizer },
     /// `tokenizer.ggml.model = llama`.
     Spm { add_space_prefix: bool },
 }

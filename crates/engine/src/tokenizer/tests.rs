@@ -39,7 +39,7 @@ fn bpe(extra: &[(&str, i32)], merges: &[&str], pre: PreTokenizer) -> Tokenizer {
         .map(|(t, ty, s)| (t.as_str(), *ty, *s))
         .collect();
     let vocab = Vocab::new(parts(&refs));
-    let bpe = Bpe::new(&vocab, merges.iter().copied(), false);
+    let bpe = Box::new(Bpe::new(&vocab, merges.iter().copied(), false));
     Tokenizer::Gguf(Box::new(GgufTokenizer::new(
         vocab,
         Algorithm::Bpe { bpe, pre },
