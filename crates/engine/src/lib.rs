@@ -7,5 +7,6 @@
 
 pub mod kernels;
 pub mod tensor;
+pub mod tokenizer;
 
 pub use tensor::QMatrix;
