@@ -14,6 +14,12 @@ pub fn kernel(ty: GgmlType) -> Option<(ActKind, RowDot)> {
         GgmlType::Q4_K => (ActKind::Q8x256, q4_k),
         GgmlType::Q6_K => (ActKind::Q8x256, q6_k),
         GgmlType::F16 => (ActKind::F32, f16w),
+        GgmlType::F32 => (ActKind::F32, f32w),
+        GgmlType::Q4_1 => (ActKind::Q8x32, q4_1),
+        GgmlType::Q5_0 => (ActKind::Q8x32, q5_0),
+        GgmlType::Q5_1 => (ActKind::Q8x32, q5_1),
+        GgmlType::IQ4_NL => (ActKind::Q8x32, iq4_nl),
+        GgmlType::MXFP4 => (ActKind::Q8x32, mxfp4),
         _ => return None,
     })
 }
@@ -32,6 +38,25 @@ fn q4_k(w: &[u8], a: &ActRow) -> f32 {
 }
 fn q6_k(w: &[u8], a: &ActRow) -> f32 {
     unsafe { q6_k_impl(w, a) }
+}
+fn f32w(w: &[u8], a: &ActRow) -> f32 {
+    unsafe { f32_impl(w, a.x) }
+}
+fn q4_1(w: &[u8], a: &ActRow) -> f32 {
+    unsafe { legacy32::<20, 4, false, true>(w, a) }
+}
+fn q5_0(w: &[u8], a: &ActRow) -> f32 {
+    unsafe { legacy32::<22, 6, true, false>(w, a) }
+}
+fn q5_1(w: &[u8], a: &ActRow) -> f32 {
+    unsafe { legacy32::<24, 8, true, true>(w, a) }
+}
+fn iq4_nl(w: &[u8], a: &ActRow) -> f32 {
+    unsafe { table32::<18, 2, false>(w, a, &lowbit_formats::iq4::KVALUES) }
+}
+fn mxfp4(w: &[u8], a: &ActRow) -> f32 {
+    use lowbit_formats::mxfp4::E2M1_DOUBLED;
+    unsafe { table32::<17, 1, true>(w, a, &E2M1_DOUBLED) }
 }
 fn f16w(w: &[u8], a: &ActRow) -> f32 {
     unsafe { f16_impl(w, a.x) }
@@ -229,6 +254,122 @@ unsafe fn f16_impl(w: &[u8], x: &[f32]) -> f32 {
     let mut tail = 0f32;
     for j in full..n {
         tail += f16(wp.add(2 * j)) * x[j];
+    }
+    hsum(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    )) + tail
+}
+
+/// The 32 nibbles of a 16-byte array in element order (low nibbles, then high nibbles).
+#[inline(always)]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let raw = _mm_loadu_si128(p as *const __m128i);
+    let both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// 0xFF in byte k where bit k of `bits` is set.
+#[inline(always)]
+unsafe fn bit_mask(bits: u32) -> __m256i {
+    let v = _mm256_set1_epi32(bits as i32);
+    let idx = _mm256_setr_epi64x(
+        0,
+        0x0101_0101_0101_0101,
+        0x0202_0202_0202_0202,
+        0x0303_0303_0303_0303,
+    );
+    let spread = _mm256_shuffle_epi8(v, idx);
+    let sel = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    _mm256_cmpeq_epi8(_mm256_and_si256(spread, sel), sel)
+}
+
+/// Q4_1 / Q5_0 / Q5_1: nibbles at byte `QS` of each `B`-byte block, a fifth bit from the u32 at
+/// `QS - 4` when `FIVE`, centred (−8 / −16) unless `MIN` (then the f16 min at byte 2 meets the
+/// activation sums).
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn legacy32<const B: usize, const QS: usize, const FIVE: bool, const MIN: bool>(
+    w: &[u8],
+    a: &ActRow,
+) -> f32 {
+    let nb = a.d.len();
+    assert!(w.len() >= nb * B && a.qs.len() >= nb * 32 && (!MIN || a.sums.len() >= nb));
+    let (wp, xp) = (w.as_ptr(), a.qs.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 2];
+    let mut mins = 0f32;
+    for i in 0..nb {
+        let b = wp.add(B * i);
+        let mut q = nibbles(b.add(QS));
+        if FIVE {
+            let hb = _mm256_and_si256(
+                bit_mask((b.add(QS - 4) as *const u32).read_unaligned()),
+                _mm256_set1_epi8(16),
+            );
+            q = _mm256_or_si256(q, hb);
+        }
+        let x = _mm256_loadu_si256(xp.add(32 * i) as *const __m256i);
+        let p = if MIN {
+            _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1))
+        } else {
+            let centred = _mm256_sub_epi8(q, _mm256_set1_epi8(if FIVE { 16 } else { 8 }));
+            dot_i8(centred, x)
+        };
+        let d = f16(b);
+        let k = _mm256_set1_ps(d * *a.d.get_unchecked(i));
+        acc[i & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), k, acc[i & 1]);
+        if MIN {
+            mins += f16(b.add(2)) * *a.sums.get_unchecked(i);
+        }
+    }
+    hsum(_mm256_add_ps(acc[0], acc[1])) + mins
+}
+
+/// IQ4_NL / MXFP4: nibbles at byte `QS` looked up in a signed 16-entry codebook; the scale is
+/// an E8M0 half-scale byte when `E8M0`, else an f16.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn table32<const B: usize, const QS: usize, const E8M0: bool>(
+    w: &[u8],
+    a: &ActRow,
+    table: &[i8; 16],
+) -> f32 {
+    let nb = a.d.len();
+    assert!(w.len() >= nb * B && a.qs.len() >= nb * 32);
+    let (wp, xp) = (w.as_ptr(), a.qs.as_ptr());
+    let lut = _mm256_broadcastsi128_si256(_mm_loadu_si128(table.as_ptr() as *const __m128i));
+    let mut acc = [_mm256_setzero_ps(); 2];
+    for i in 0..nb {
+        let b = wp.add(B * i);
+        let q = _mm256_shuffle_epi8(lut, nibbles(b.add(QS)));
+        let x = _mm256_loadu_si256(xp.add(32 * i) as *const __m256i);
+        let d = if E8M0 {
+            lowbit_formats::mxfp4::e8m0_to_f32_half(*b)
+        } else {
+            f16(b)
+        };
+        let k = _mm256_set1_ps(d * *a.d.get_unchecked(i));
+        acc[i & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_i8(q, x)), k, acc[i & 1]);
+    }
+    hsum(_mm256_add_ps(acc[0], acc[1]))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f32_impl(w: &[u8], x: &[f32]) -> f32 {
+    let n = x.len();
+    assert!(w.len() >= 4 * n);
+    let (wp, xp) = (w.as_ptr() as *const f32, x.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let full = n / 32 * 32;
+    let mut i = 0;
+    while i < full {
+        for k in 0..4 {
+            let wv = _mm256_loadu_ps(wp.add(i + 8 * k));
+            acc[k] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp.add(i + 8 * k)), acc[k]);
+        }
+        i += 32;
+    }
+    let mut tail = 0f32;
+    for j in full..n {
+        tail += wp.add(j).read_unaligned() * x[j];
     }
     hsum(_mm256_add_ps(
         _mm256_add_ps(acc[0], acc[1]),
