@@ -292,3 +292,34 @@ impl<'a> BertWeights<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_row_keeps_the_bit_budget_on_short_rows() {
+        use GgmlType as T;
+        assert_eq!(fit_row(T::Q8_0, 384), T::Q8_0);
+        assert_eq!(fit_row(T::Q4_K, 1536), T::Q4_K);
+        assert_eq!(fit_row(T::Q4_K, 384), T::IQ4_NL);
+        assert_eq!(fit_row(T::Q5_K, 384), T::Q5_0);
+        assert_eq!(fit_row(T::Q6_K, 384), T::Q8_0);
+        assert_eq!(fit_row(T::Q8_0, 48), T::F16);
+    }
+
+    #[test]
+    fn quantize_then_dequantize_round_trips_rows() {
+        let vals: Vec<f32> = (0..2 * 64).map(|i| (i as f32 * 0.37).sin()).collect();
+        let bytes = quantize(&vals, 64, GgmlType::Q8_0).unwrap();
+        let m = Matrix::new(GgmlType::Q8_0, 2, 64, Cow::Owned(bytes)).unwrap();
+        let mut row = vec![0f32; 64];
+        m.row_into(1, &mut row);
+        let err = row
+            .iter()
+            .zip(&vals[64..])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 0.01, "{err}");
+    }
+}
