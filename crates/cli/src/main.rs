@@ -31,6 +31,8 @@ enum Command {
     Compare(cmd::compare::Args),
     /// Write a GGUF model as a Hugging Face folder (safetensors, config.json, tokenizer).
     ExportHf(cmd::export_hf::Args),
+    /// Sentence embeddings with a BERT encoder, or their cosine to a second (e.g. quantized) model.
+    Embed(cmd::embed::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Dequantize(a) => cmd::dequantize::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::ExportHf(a) => cmd::export_hf::run(a),
+        Command::Embed(a) => cmd::embed::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,76 @@
+//! `lowbit embed`: argument errors without a model, and a short real-model run.
+
+mod common;
+use common::{fails, ok, real_model};
+
+#[test]
+fn embed_rejects_bad_arguments_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n  \n").unwrap();
+    let err = fails(&[&"embed", &"--model", &dir.path(), &"--file", &empty]);
+    assert!(err.contains("no non-empty line"), "{err}");
+    let text = dir.path().join("one.txt");
+    std::fs::write(&text, "hello\n").unwrap();
+    let err = fails(&[
+        &"embed",
+        &"--model",
+        &dir.path(),
+        &"--file",
+        &text,
+        &"--quantize",
+        &"Q9_9",
+    ]);
+    assert!(err.contains("not a GGUF type"), "{err}");
+    let err = fails(&[&"embed", &"--model", &dir.path(), &"--file", &text]);
+    assert!(err.contains("cannot open model folder"), "{err}");
+}
+
+#[test]
+fn embed_minilm_q8_0_is_close_to_f32() {
+    let Some(model) = real_model("all-MiniLM-L6-v2") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("s.txt");
+    std::fs::write(
+        &text,
+        "A man is playing a guitar.\n\nThe cat sat on the mat.\nQuantization is cheap.\n",
+    )
+    .unwrap();
+    let out = ok(&[&"embed", &"--model", &model, &"--file", &text, &"--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sentences"], 3);
+    let e = v["embeddings"].as_array().unwrap();
+    assert_eq!(e.len(), 3);
+    let norm: f64 = e[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap().powi(2))
+        .sum();
+    assert!(
+        (norm - 1.0).abs() < 1e-5,
+        "embeddings are L2-normalised: {norm}"
+    );
+
+    let out = ok(&[
+        &"embed",
+        &"--model",
+        &model,
+        &"--file",
+        &text,
+        &"--quantize",
+        &"Q8_0",
+        &"--batch",
+        &"2",
+        &"--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mean = v["mean_cosine"].as_f64().unwrap();
+    assert!(
+        mean > 0.999 && mean <= 1.0 + 1e-9,
+        "Q8_0 mean cosine {mean}"
+    );
+    assert_eq!(v["other_weight_types"], serde_json::json!(["Q8_0"]));
+}

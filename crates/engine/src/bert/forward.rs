@@ -1,0 +1,199 @@
+//! The encoder forward pass over a packed batch.
+//!
+//! Sequences of different lengths are concatenated token after token instead of padded: every
+//! matrix product runs on all real tokens of the batch at once, and attention for a token looks
+//! only at the tokens of its own sequence. That is exactly what padding plus an attention mask
+//! computes, without spending work on pad positions.
+
+use super::config::{BertConfig, Pooling, SentenceConfig};
+use super::error::{BertError, Result};
+use super::ops::{gelu, l2_normalize, layer_norm, softmax};
+use super::weights::{BertWeights, Layer, Norm};
+use rayon::prelude::*;
+
+/// Token states (`Σ lens × hidden`, sequences back to back) after the last layer.
+pub fn encode(cfg: &BertConfig, w: &BertWeights, seqs: &[&[u32]]) -> Result<Vec<f32>> {
+    let h = cfg.hidden;
+    for s in seqs {
+        if s.len() > cfg.max_positions {
+            return Err(BertError::Input(format!(
+                "{} tokens, the model takes at most {}",
+                s.len(),
+                cfg.max_positions
+            )));
+        }
+        if let Some(&id) = s.iter().find(|&&id| id as usize >= w.word.rows) {
+            return Err(BertError::Input(format!(
+                "token id {id} is outside the {}-entry vocabulary",
+                w.word.rows
+            )));
+        }
+    }
+    // Per token: its sequence's first token index and length.
+    let mut span = Vec::new();
+    let mut ids = Vec::new();
+    for s in seqs {
+        let start = ids.len();
+        ids.extend_from_slice(s);
+        span.extend(std::iter::repeat_n((start, s.len()), s.len()));
+    }
+    let n = ids.len();
+    let mut x = vec![0f32; n * h];
+    embed(w, &ids, &span, &mut x, h);
+    norm_rows(&mut x, &w.emb_norm, cfg.eps, h);
+
+    let mut bufs = Buffers::new(n, h, cfg.intermediate);
+    for layer in &w.layers {
+        layer_forward(cfg, layer, &span, &mut x, &mut bufs);
+    }
+    Ok(x)
+}
+
+/// word + position (within the sequence) + token type 0.
+fn embed(w: &BertWeights, ids: &[u32], span: &[(usize, usize)], x: &mut [f32], h: usize) {
+    x.par_chunks_mut(h).enumerate().for_each_init(
+        || (vec![0f32; h], vec![0f32; h]),
+        |(pos_row, type_row), (t, row)| {
+            w.word.row_into(ids[t] as usize, row);
+            w.position.row_into(t - span[t].0, pos_row);
+            w.token_type.row_into(0, type_row);
+            for ((v, p), ty) in row.iter_mut().zip(pos_row.iter()).zip(type_row.iter()) {
+                *v += p + ty;
+            }
+        },
+    );
+}
+
+fn norm_rows(x: &mut [f32], norm: &Norm, eps: f32, h: usize) {
+    x.par_chunks_mut(h * 16)
+        .for_each(|rows| layer_norm(rows, &norm.gamma, &norm.beta, eps));
+}
+
+struct Buffers {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    ffn: Vec<f32>,
+}
+
+impl Buffers {
+    fn new(n: usize, h: usize, inter: usize) -> Buffers {
+        let z = |len| vec![0f32; len];
+        Buffers {
+            q: z(n * h),
+            k: z(n * h),
+            v: z(n * h),
+            ctx: z(n * h),
+            tmp: z(n * h),
+            ffn: z(n * inter),
+        }
+    }
+}
+
+/// One post-LN block: `x = LN(x + Attn(x))`, then `x = LN(x + FFN(x))`.
+fn layer_forward(
+    cfg: &BertConfig,
+    l: &Layer,
+    span: &[(usize, usize)],
+    x: &mut Vec<f32>,
+    b: &mut Buffers,
+) {
+    let (h, n) = (cfg.hidden, span.len());
+    l.query.forward(x, n, &mut b.q);
+    l.key.forward(x, n, &mut b.k);
+    l.value.forward(x, n, &mut b.v);
+    attention(cfg, span, &b.q, &b.k, &b.v, &mut b.ctx);
+    l.attn_out.forward(&b.ctx, n, &mut b.tmp);
+    residual_norm(&mut b.tmp, x, &l.attn_norm, cfg.eps, h);
+    std::mem::swap(x, &mut b.tmp);
+
+    l.up.forward(x, n, &mut b.ffn);
+    b.ffn
+        .par_chunks_mut(4096)
+        .for_each(|c| c.iter_mut().for_each(|v| *v = gelu(*v)));
+    l.down.forward(&b.ffn, n, &mut b.tmp);
+    residual_norm(&mut b.tmp, x, &l.out_norm, cfg.eps, h);
+    std::mem::swap(x, &mut b.tmp);
+}
+
+/// `y = LN(y + x)` row by row.
+fn residual_norm(y: &mut [f32], x: &[f32], norm: &Norm, eps: f32, h: usize) {
+    y.par_chunks_mut(h * 16)
+        .zip(x.par_chunks(h * 16))
+        .for_each(|(yr, xr)| {
+            yr.iter_mut().zip(xr).for_each(|(a, b)| *a += b);
+            layer_norm(yr, &norm.gamma, &norm.beta, eps);
+        });
+}
+
+/// Scaled dot-product attention, every head, each token against its own sequence only.
+fn attention(
+    cfg: &BertConfig,
+    span: &[(usize, usize)],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    ctx: &mut [f32],
+) {
+    let (h, d) = (cfg.hidden, cfg.head_dim());
+    let scale = 1.0 / (d as f32).sqrt();
+    ctx.par_chunks_mut(h)
+        .enumerate()
+        .for_each_init(Vec::new, |scores, (t, out)| {
+            let (start, len) = span[t];
+            scores.resize(len, 0f32);
+            let qt = &q[t * h..(t + 1) * h];
+            for head in 0..cfg.heads {
+                let o = head * d;
+                let qh = &qt[o..o + d];
+                for (j, s) in scores.iter_mut().enumerate() {
+                    let kj = &k[(start + j) * h + o..][..d];
+                    *s = qh.iter().zip(kj).map(|(a, b)| a * b).sum::<f32>() * scale;
+                }
+                softmax(scores);
+                let oh = &mut out[o..o + d];
+                oh.fill(0.0);
+                for (j, &p) in scores.iter().enumerate() {
+                    let vj = &v[(start + j) * h + o..][..d];
+                    oh.iter_mut().zip(vj).for_each(|(c, vv)| *c += p * vv);
+                }
+            }
+        });
+}
+
+/// One vector per sequence from the packed token states.
+pub fn pool(sc: &SentenceConfig, hidden: &[f32], lens: &[usize], h: usize) -> Vec<Vec<f32>> {
+    let mut start = 0;
+    lens.iter()
+        .map(|&len| {
+            let rows = &hidden[start * h..(start + len) * h];
+            start += len;
+            if len == 0 {
+                return vec![0f32; h];
+            }
+            let mut v = match sc.pooling {
+                Pooling::Cls => rows[..h].to_vec(),
+                Pooling::Mean => {
+                    let mut acc = vec![0f32; h];
+                    rows.chunks_exact(h)
+                        .for_each(|r| acc.iter_mut().zip(r).for_each(|(a, x)| *a += x));
+                    let inv = 1.0 / len.max(1) as f32;
+                    acc.iter_mut().for_each(|a| *a *= inv);
+                    acc
+                }
+                Pooling::Max => {
+                    let mut acc = vec![f32::NEG_INFINITY; h];
+                    rows.chunks_exact(h)
+                        .for_each(|r| acc.iter_mut().zip(r).for_each(|(a, x)| *a = a.max(*x)));
+                    acc
+                }
+            };
+            if sc.normalize {
+                l2_normalize(&mut v);
+            }
+            v
+        })
+        .collect()
+}

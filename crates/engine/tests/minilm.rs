@@ -1,0 +1,81 @@
+//! all-MiniLM-L6-v2 against the committed reference embeddings (see fixtures/minilm/README.md).
+//! Skips with a message when the model folder is not on this machine.
+
+use lowbit_engine::bert::{cosine, SentenceEncoder};
+use lowbit_files::HfModel;
+use lowbit_formats::GgmlType;
+use std::path::{Path, PathBuf};
+
+const MODEL: &str = "/root/.cache/lowbit/models/all-MiniLM-L6-v2";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/minilm")
+        .join(name)
+}
+
+fn model() -> Option<HfModel> {
+    let dir = std::env::var("LOWBIT_MINILM").unwrap_or_else(|_| MODEL.into());
+    if !Path::new(&dir).join("model.safetensors").is_file() {
+        eprintln!("skipping: no all-MiniLM-L6-v2 folder at {dir} (set LOWBIT_MINILM)");
+        return None;
+    }
+    Some(HfModel::open(&dir).expect("model folder opens"))
+}
+
+fn sentences() -> Vec<String> {
+    std::fs::read_to_string(fixture("sentences.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn reference(n: usize, dim: usize) -> Vec<Vec<f32>> {
+    let bytes = std::fs::read(fixture("embeddings.f32")).unwrap();
+    assert_eq!(bytes.len(), n * dim * 4, "fixture size");
+    let v: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    v.chunks(dim).map(<[f32]>::to_vec).collect()
+}
+
+#[test]
+fn minilm_f32_matches_reference_and_q8_0_stays_close() {
+    let Some(hf) = model() else { return };
+    let enc = SentenceEncoder::load(&hf, None).unwrap();
+    let lines = sentences();
+    let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
+
+    let want_ids: Vec<Vec<u32>> =
+        serde_json::from_slice(&std::fs::read(fixture("token_ids.json")).unwrap()).unwrap();
+    for (t, want) in texts.iter().zip(&want_ids) {
+        assert_eq!(&enc.tokenize(t), want, "token ids of {t:?}");
+    }
+
+    let got = enc.embed(&texts).unwrap();
+    let want = reference(texts.len(), enc.dim());
+    for ((g, w), t) in got.iter().zip(&want).zip(&texts) {
+        let c = cosine(g, w);
+        assert!(c >= 0.99999, "cosine {c} for {t:?}");
+    }
+    let min = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| cosine(g, w))
+        .fold(1.0, f64::min);
+    eprintln!(
+        "f32 vs reference: min cosine {min:.9} (1 - min = {:.2e})",
+        1.0 - min
+    );
+
+    let q8 = SentenceEncoder::load(&hf, Some(GgmlType::Q8_0)).unwrap();
+    let qgot = q8.embed(&texts).unwrap();
+    let cos: Vec<f64> = qgot.iter().zip(&got).map(|(a, b)| cosine(a, b)).collect();
+    let mean = cos.iter().sum::<f64>() / cos.len() as f64;
+    let min = cos.iter().cloned().fold(1.0, f64::min);
+    eprintln!("Q8_0 vs f32: mean cosine {mean:.6}, min {min:.6}");
+    assert!(mean > 0.999 && min > 0.998, "Q8_0 mean {mean}, min {min}");
+}
