@@ -30,6 +30,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
         imp,
         &GRID,
         if imp.is_some() { &PLAN_IMATRIX } else { &PLAN },
+        &deltas::AFFINE_NARROW,
         &mut out[0..4],
         &mut codes,
     );

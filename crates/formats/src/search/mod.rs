@@ -15,6 +15,7 @@
 
 mod kernel;
 mod lanes;
+pub(crate) mod v8;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -543,7 +544,12 @@ pub fn normaliser(x: &[f32]) -> f32 {
         let a = v.abs();
         m[k] = if a > m[k] { a } else { m[k] };
     });
-    let amax = lanes::max(m);
+    normaliser_of_max(lanes::max(m))
+}
+
+/// [`normaliser`] for a block whose largest magnitude is already known.
+#[inline(always)]
+pub fn normaliser_of_max(amax: f32) -> f32 {
     if !(amax > 0.0) || !amax.is_finite() {
         return 0.0;
     }
