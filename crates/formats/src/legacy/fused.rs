@@ -158,29 +158,25 @@ fn scaled<V: V8>(
         (xa[idx], x[idx])
     };
     let (xn, w) = (pr.xn, pr.w);
-    let sxx = each!(|w, xn| w.mul(xn.mul(xn))).sum();
     let wx = each!(|w, xn| w.mul(xn));
     let (lov, hiv) = (V::splat(lo), V::splat(hi));
-    let mut best = (f32::INFINITY, 0f32);
+    // Best = largest sxl²/sll (the refit error is sxx − sxl²/sll), compared by cross
+    // multiplication: no division on the per-candidate critical path.
+    let (mut b_sxl, mut b_sll) = (0f32, 0f32);
     for &t in levels {
         let is = V::splat(t / xm);
         let l = each!(|xn| snap(xn.mul(is), lov, hiv));
         let sxl = each!(|wx, l| wx.mul(l)).sum();
         let sll = each!(|w, l| w.mul(l.mul(l))).sum();
-        let scale = sxl / sll;
-        let err = if sll > 0.0 {
-            sxx - sxl * scale
-        } else {
-            f32::INFINITY
-        };
-        if err < best.0 {
-            best = (err, scale);
+        if sll > 0.0 && (b_sll == 0.0 || (sxl * sxl) * b_sll > (b_sxl * b_sxl) * sll) {
+            (b_sxl, b_sll) = (sxl, sll);
         }
     }
+    let best = (b_sll > 0.0, b_sxl / b_sll);
     let mut tmp = [0u8; 2];
     let d_llama = store_f16(&mut tmp, xm_orig / anchor);
     let (mut d, (err, mut lv)) = (d_llama, error_at(&pr, d_llama, 0.0, lo, hi));
-    if best.0.is_finite() {
+    if best.0 {
         let d_fit = store_f16(&mut tmp, best.1 / pr.p);
         if d_fit != d_llama {
             let (e2, lv2) = error_at(&pr, d_fit, 0.0, lo, hi);
@@ -215,11 +211,12 @@ fn affine<V: V8>(x: &[f32; QK], hi: f32, deltas: &[f32]) -> Option<(f32, f32, [f
     let sw = w.sum();
     let wx = each!(|w, xn| w.mul(xn));
     let sx = wx.sum();
-    let sxx = each!(|wx, xn| wx.mul(xn)).sum();
     let minv = V::splat(min);
     let u = each!(|xn| xn.sub(minv));
     let (zero, hiv) = (V::splat(0.0), V::splat(hi));
-    let mut best = (f32::INFINITY, 0f32, 0f32);
+    // The refit error is sxx − num/det with num = sw·sxl² − 2·sx·sl·sxl + sll·sx²: best =
+    // largest num/det, compared by cross multiplication (no division per candidate).
+    let (mut bn, mut bd, mut bsums) = (0f32, 0f32, (0f32, 0f32, 0f32));
     for &dl in deltas {
         let is = V::splat((hi + dl) / range);
         let l = each!(|u| snap(u.mul(is), zero, hiv));
@@ -228,20 +225,24 @@ fn affine<V: V8>(x: &[f32; QK], hi: f32, deltas: &[f32]) -> Option<(f32, f32, [f
         let sll = each!(|wl, l| wl.mul(l)).sum();
         let sxl = each!(|wx, l| wx.mul(l)).sum();
         let det = sw * sll - sl * sl;
-        let a = (sw * sxl - sx * sl) / det;
-        let b = (sll * sx - sl * sxl) / det;
-        let e = sxx - 2.0 * a * sxl - 2.0 * b * sx + a * a * sll + 2.0 * a * b * sl + b * b * sw;
-        if det > 0.0 && e < best.0 {
-            best = (e, a, b);
+        let num = sw * (sxl * sxl) - 2.0 * sx * sl * sxl + sll * (sx * sx);
+        if det > 0.0 && (bd == 0.0 || num * bd > bn * det) {
+            (bn, bd, bsums) = (num, det, (sl, sll, sxl));
         }
     }
+    let (sl, sll, sxl) = bsums;
+    let best = (
+        bd > 0.0,
+        (sw * sxl - sx * sl) / bd,
+        (sll * sx - sl * sxl) / bd,
+    );
     let mut tmp = [0u8; 4];
     let (t0, t1) = tmp.split_at_mut(2);
     let d_l = store_f16(t0, (max_o - min_o) / hi);
     let m_l = store_f16(t1, min_o);
     let (mut d, mut m) = (d_l, m_l);
     let (err, mut lv) = error_at(&pr, d, m, 0.0, hi);
-    if best.0.is_finite() {
+    if best.0 && best.1.is_finite() && best.2.is_finite() {
         let d_f = store_f16(t0, best.1 / pr.p);
         let m_f = store_f16(t1, best.2 / pr.p);
         if (d_f, m_f) != (d_l, m_l) {

@@ -24,9 +24,7 @@ const PLAN_IMATRIX: Plan = Plan {
 };
 
 /// Searched mappings of the extreme element without importance (llama.cpp's first).
-const FUSED: [f32; 16] = [
-    -8.0, -7.85, -8.15, -7.7, -8.3, -7.5, -8.5, -7.0, 7.0, 6.85, 7.15, 6.7, 7.3, 6.5, 7.5, 6.0,
-];
+const FUSED: [f32; 6] = [-8.0, -8.5, -7.5, -7.0, 7.0, 6.5];
 
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {

@@ -24,10 +24,7 @@ const PLAN_IMATRIX: Plan = Plan {
 };
 
 /// Searched mappings of the extreme element without importance (llama.cpp's first).
-const FUSED: [f32; 16] = [
-    -16.0, -15.85, -16.15, -15.7, -16.3, -15.5, -16.5, -15.0, 15.0, 14.85, 15.15, 14.7, 15.3, 14.5,
-    15.5, 14.0,
-];
+const FUSED: [f32; 6] = [-16.0, -16.5, -15.5, -15.0, 15.0, 14.5];
 
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {

@@ -640,6 +640,8 @@ pub mod deltas {
     ];
     /// Affine legacy blocks: the same range at half the density, for the speed budget.
     pub const AFFINE_NARROW: [f32; 9] = [0.0, -0.2, -0.4, -0.6, -0.8, -1.0, -1.2, 0.2, 0.4];
+    /// The fused legacy path (llama.cpp's min/max mapping is a separate finalist there).
+    pub const AFFINE_FUSED: [f32; 5] = [0.0, -0.4, -0.8, -1.2, 0.4];
     /// With an importance matrix the objective is worth more search: ±1 level in steps of 0.05.
     pub const AFFINE_DENSE: [f32; 41] = [
         0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2, -0.25, 0.25, -0.3, 0.3, -0.35, 0.35,
