@@ -619,6 +619,9 @@ pub mod deltas {
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, -0.6, 0.6, -0.7, 0.7, -0.8,
         0.8, -0.9, 0.9,
     ];
+    /// Q6_K without importance: ±0.8 in steps of 0.2 (its super-level fit, not the sub-block
+    /// search, dominates the error).
+    pub const WIDE_HALF: [f32; 9] = [0.0, -0.2, 0.2, -0.4, 0.4, -0.6, 0.6, -0.8, 0.8];
     /// Fewer candidates for the legacy formats' speed budget; −1 recovers blocks whose extreme
     /// element ended one level inside the anchor.
     pub const NARROW: [f32; 8] = [0.0, -0.15, 0.15, -0.3, 0.3, -0.5, 0.5, -1.0];
@@ -630,6 +633,8 @@ pub mod deltas {
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, -0.6, 0.6, -0.7, 0.7, -0.8,
         0.8, -0.9, 0.9, -1.0, 1.0,
     ];
+    /// Affine 4- and 5-bit sub-blocks without importance: the same span at half the density.
+    pub const AFFINE_HALF: [f32; 11] = [0.0, -0.2, 0.2, -0.4, 0.4, -0.6, 0.6, -0.8, 0.8, -1.0, 1.0];
     /// Affine 2-bit sub-blocks (3 is the top level, so ±1 would be ±30 %): −0.5 … +1.0.
     pub const AFFINE_2BIT: [f32; 16] = [
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
