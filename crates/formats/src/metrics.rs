@@ -35,6 +35,24 @@ impl ErrorStats {
     /// Adds equally weighted pairs.
     pub fn add(&mut self, reference: &[f32], approx: &[f32]) -> Result<(), FormatError> {
         check_len("approximation", reference.len(), approx.len())?;
+        // The quantize pipeline measures every row: a copy compiled for AVX2 (same operations,
+        // same order, so the same sums) runs at several times the speed of the baseline build.
+        #[cfg(target_arch = "x86_64")]
+        if crate::search::vector_path() {
+            #[target_feature(enable = "avx2,fma")]
+            fn add_avx2(s: &mut ErrorStats, reference: &[f32], approx: &[f32]) {
+                s.add_lanes(reference, approx);
+            }
+            // SAFETY: vector_path checked AVX2 and FMA.
+            unsafe { add_avx2(self, reference, approx) };
+            return Ok(());
+        }
+        self.add_lanes(reference, approx);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn add_lanes(&mut self, reference: &[f32], approx: &[f32]) {
         // Eight interleaved accumulators: the serial f64 chains were the bottleneck of the
         // quantize pipeline's per-row error measurement.
         const L: usize = 8;
@@ -73,7 +91,6 @@ impl ErrorStats {
         }
         self.count += reference.len() as u64;
         self.sum_w += reference.len() as f64;
-        Ok(())
     }
 
     /// Adds pairs weighted by `weights` (one non-negative weight per element).

@@ -11,6 +11,12 @@ use crate::GgmlType;
 pub struct Q4_K;
 
 const GRID: IntLevels = IntLevels::new(0, 15);
+/// Without importance, half the density (the super-level fit dominates the error there).
+const PLAN_PLAIN: Plan = Plan {
+    anchors: &[],
+    deltas: &deltas::AFFINE_HALF,
+    abs_anchor: false,
+};
 const SC_GRID: IntLevels = IntLevels::new(0, 63);
 const PLAN: Plan = Plan {
     anchors: &[],
@@ -26,7 +32,15 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (head, rest) = out.split_at_mut(4);
     let (d_out, dmin_out) = head.split_at_mut(2);
     let r = quantize_affine(
-        x, imp, 32, &GRID, &PLAN, &SC_GRID, &SC_PLAN, d_out, dmin_out,
+        x,
+        imp,
+        32,
+        &GRID,
+        if imp.is_some() { &PLAN } else { &PLAN_PLAIN },
+        &SC_GRID,
+        &SC_PLAN,
+        d_out,
+        dmin_out,
     );
     let (scales, qs) = rest.split_at_mut(12);
     scales6::pack(&r.sc, &r.mc, scales);

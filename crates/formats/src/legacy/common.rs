@@ -1,22 +1,33 @@
 //! The two block shapes every legacy format shares (32 elements, one f16 scale, optionally an
 //! f16 offset) and the nibble / fifth-bit packing they have in common.
 
+use super::fused;
 use crate::blockwise::store_f16;
 use crate::search::{assign, fit, normaliser, weights, IntLevels, Offset, Plan};
 
 pub const QK: usize = 32;
 
 /// Fits `x ≈ d·level` on `grid`, stores `d` as f16 at `d_out[0..2]` and writes each element's
-/// code (level − grid.lo) against the stored value.
+/// code (level − grid.lo) against the stored value. Without importance the fused quantizer
+/// searches `fused_levels` (mappings of the extreme element; `plan.anchors[0]` is llama.cpp's).
 #[inline(always)]
 pub fn quantize_scaled(
     x: &[f32],
     importance: Option<&[f32]>,
     grid: &IntLevels,
     plan: &Plan,
+    fused_levels: &[f32],
     d_out: &mut [u8],
     codes: &mut [u8; QK],
 ) -> f32 {
+    if importance.is_none() {
+        let anchor = plan.anchors[0];
+        if let Some(d) =
+            fused::quantize_scaled(x, grid, anchor, plan.abs_anchor, fused_levels, d_out, codes)
+        {
+            return d;
+        }
+    }
     let p = normaliser(x);
     if p == 0.0 {
         store_f16(d_out, 0.0);
@@ -67,15 +78,22 @@ fn canonical_sign(
 }
 
 /// Fits `x ≈ d·level + m` with a free offset; stores `d` then `m` as f16 at `dm_out[0..4]`.
+/// Without importance the fused quantizer searches `fused_deltas` (span onto `hi + δ`).
 #[inline(always)]
 pub fn quantize_affine(
     x: &[f32],
     importance: Option<&[f32]>,
     grid: &IntLevels,
     plan: &Plan,
+    fused_deltas: &[f32],
     dm_out: &mut [u8],
     codes: &mut [u8; QK],
 ) {
+    if importance.is_none()
+        && fused::quantize_affine(x, grid, fused_deltas, dm_out, codes).is_some()
+    {
+        return;
+    }
     let p = normaliser(x);
     let (d, m) = if p == 0.0 {
         (0.0, 0.0)

@@ -3,6 +3,7 @@
 #![allow(non_camel_case_types)]
 
 mod common;
+mod fused;
 mod q4_0;
 mod q4_1;
 mod q5_0;

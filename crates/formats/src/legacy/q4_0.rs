@@ -23,6 +23,9 @@ const PLAN_IMATRIX: Plan = Plan {
     abs_anchor: false,
 };
 
+/// Searched mappings of the extreme element without importance (llama.cpp's first).
+const FUSED: [f32; 6] = [-8.0, -8.5, -7.5, -7.0, 7.0, 6.5];
+
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let mut codes = [0u8; QK];
@@ -31,6 +34,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
         imp,
         &GRID,
         if imp.is_some() { &PLAN_IMATRIX } else { &PLAN },
+        &FUSED,
         &mut out[0..2],
         &mut codes,
     );

@@ -11,7 +11,7 @@ pub struct Q4_1;
 const GRID: IntLevels = IntLevels::new(0, 15);
 const PLAN: Plan = Plan {
     anchors: &[],
-    deltas: &deltas::AFFINE_NARROW,
+    deltas: &deltas::AFFINE_FUSED,
     abs_anchor: false,
 };
 
@@ -30,6 +30,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
         imp,
         &GRID,
         if imp.is_some() { &PLAN_IMATRIX } else { &PLAN },
+        &deltas::AFFINE_FUSED,
         &mut out[0..4],
         &mut codes,
     );

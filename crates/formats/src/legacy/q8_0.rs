@@ -18,6 +18,9 @@ pub(super) const PLAN: Plan = Plan {
     abs_anchor: true,
 };
 
+/// The refit of llama.cpp's mapping (the only one searched without importance).
+const FUSED: [f32; 1] = [127.0];
+
 /// Codes as stored int8 bytes.
 #[inline(always)]
 pub(super) fn quantize_codes(
@@ -27,7 +30,7 @@ pub(super) fn quantize_codes(
     qs: &mut [u8],
 ) -> (f32, i32) {
     let mut codes = [0u8; QK];
-    let d = quantize_scaled(x, imp, &GRID, &PLAN, d_out, &mut codes);
+    let d = quantize_scaled(x, imp, &GRID, &PLAN, &FUSED, d_out, &mut codes);
     let mut sum = 0i32;
     for (o, &c) in qs.iter_mut().zip(&codes) {
         let v = c as i32 - 127;

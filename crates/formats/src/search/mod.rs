@@ -15,6 +15,7 @@
 
 mod kernel;
 mod lanes;
+pub(crate) mod v8;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -543,7 +544,12 @@ pub fn normaliser(x: &[f32]) -> f32 {
         let a = v.abs();
         m[k] = if a > m[k] { a } else { m[k] };
     });
-    let amax = lanes::max(m);
+    normaliser_of_max(lanes::max(m))
+}
+
+/// [`normaliser`] for a block whose largest magnitude is already known.
+#[inline(always)]
+pub fn normaliser_of_max(amax: f32) -> f32 {
     if !(amax > 0.0) || !amax.is_finite() {
         return 0.0;
     }
@@ -613,6 +619,9 @@ pub mod deltas {
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, -0.6, 0.6, -0.7, 0.7, -0.8,
         0.8, -0.9, 0.9,
     ];
+    /// Q6_K without importance: ±0.8 in steps of 0.2 (its super-level fit, not the sub-block
+    /// search, dominates the error).
+    pub const WIDE_HALF: [f32; 9] = [0.0, -0.2, 0.2, -0.4, 0.4, -0.6, 0.6, -0.8, 0.8];
     /// Fewer candidates for the legacy formats' speed budget; −1 recovers blocks whose extreme
     /// element ended one level inside the anchor.
     pub const NARROW: [f32; 8] = [0.0, -0.15, 0.15, -0.3, 0.3, -0.5, 0.5, -1.0];
@@ -624,6 +633,8 @@ pub mod deltas {
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, -0.6, 0.6, -0.7, 0.7, -0.8,
         0.8, -0.9, 0.9, -1.0, 1.0,
     ];
+    /// Affine 4- and 5-bit sub-blocks without importance: the same span at half the density.
+    pub const AFFINE_HALF: [f32; 11] = [0.0, -0.2, 0.2, -0.4, 0.4, -0.6, 0.6, -0.8, 0.8, -1.0, 1.0];
     /// Affine 2-bit sub-blocks (3 is the top level, so ±1 would be ±30 %): −0.5 … +1.0.
     pub const AFFINE_2BIT: [f32; 16] = [
         0.0, -0.1, 0.1, -0.2, 0.2, -0.3, 0.3, -0.4, 0.4, -0.5, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
@@ -634,6 +645,8 @@ pub mod deltas {
     ];
     /// Affine legacy blocks: the same range at half the density, for the speed budget.
     pub const AFFINE_NARROW: [f32; 9] = [0.0, -0.2, -0.4, -0.6, -0.8, -1.0, -1.2, 0.2, 0.4];
+    /// The fused legacy path (llama.cpp's min/max mapping is a separate finalist there).
+    pub const AFFINE_FUSED: [f32; 5] = [0.0, -0.4, -0.8, -1.2, 0.4];
     /// With an importance matrix the objective is worth more search: ±1 level in steps of 0.05.
     pub const AFFINE_DENSE: [f32; 41] = [
         0.0, -0.05, 0.05, -0.1, 0.1, -0.15, 0.15, -0.2, 0.2, -0.25, 0.25, -0.3, 0.3, -0.35, 0.35,
