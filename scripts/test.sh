@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 cache="${LOWBIT_CACHE:-$HOME/.cache/lowbit}"
 export LOWBIT_CACHE="$cache"
 export LOWBIT_MODELS="${LOWBIT_MODELS:-$cache/models}"
+# Evaluation text lives beside the repository (../shared/data), never inside it.
+export LOWBIT_WIKITEXT="${LOWBIT_WIKITEXT:-$(cd .. && pwd)/shared/data/wikitext2-test.txt}"
 
 if [ "${LOWBIT_OFFLINE:-0}" != 1 ]; then
   scripts/fetch-models.sh

@@ -6,7 +6,7 @@ use lowbit_files::HfModel;
 use lowbit_formats::GgmlType;
 use std::path::{Path, PathBuf};
 
-const MODEL: &str = "/root/.cache/lowbit/models/all-MiniLM-L6-v2";
+const MODEL: &str = "all-MiniLM-L6-v2";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,7 +15,11 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn model() -> Option<HfModel> {
-    let dir = std::env::var("LOWBIT_MINILM").unwrap_or_else(|_| MODEL.into());
+    let dir = std::env::var("LOWBIT_MINILM").unwrap_or_else(|_| {
+        let models = std::env::var("LOWBIT_MODELS")
+            .unwrap_or_else(|_| format!("{}/.cache/lowbit/models", std::env::var("HOME").unwrap_or_default()));
+        format!("{models}/{MODEL}")
+    });
     if !Path::new(&dir).join("model.safetensors").is_file() {
         eprintln!("skipping: no all-MiniLM-L6-v2 folder at {dir} (set LOWBIT_MINILM)");
         return None;
