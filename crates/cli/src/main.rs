@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "lowbit", version, about = "Quantize models and measure what it costs")]
+#[command(
+    name = "lowbit",
+    version,
+    about = "Quantize models and measure what it costs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,6 +31,10 @@ enum Command {
     Compare(cmd::compare::Args),
     /// Write a GGUF model as a Hugging Face folder (safetensors, config.json, tokenizer).
     ExportHf(cmd::export_hf::Args),
+    /// Perplexity of a model over a text file (and KL divergence against a base model's log-probabilities).
+    Perplexity(cmd::perplexity::Args),
+    /// Generate text from a prompt, streaming tokens.
+    Generate(cmd::generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +51,8 @@ fn main() -> ExitCode {
         Command::Dequantize(a) => cmd::dequantize::run(a),
         Command::Compare(a) => cmd::compare::run(a),
         Command::ExportHf(a) => cmd::export_hf::run(a),
+        Command::Perplexity(a) => cmd::perplexity::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,13 @@
 //! place from the file's memory map in their stored block type; matrix products run directly on
 //! the quantized blocks ([`kernels`]).
 
+pub mod eval;
 pub mod kernels;
+pub mod kv_cache;
+pub mod model;
+pub mod sampler;
 pub mod tensor;
 
+pub use kv_cache::KvCache;
+pub use model::{Model, ModelError};
 pub use tensor::QMatrix;
