@@ -9,11 +9,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "lowbit",
-    version,
-    about = "Quantize models and measure what it costs"
-)]
+#[command(name = "lowbit", version, about = "Quantize models and measure what it costs")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

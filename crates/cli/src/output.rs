@@ -23,8 +23,5 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 pub fn dims_string(dims: &[u64]) -> String {
-    dims.iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(" x ")
+    dims.iter().map(u64::to_string).collect::<Vec<_>>().join(" x ")
 }

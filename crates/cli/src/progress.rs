@@ -9,11 +9,9 @@ pub fn bar(total: u64, quiet: bool, what: &str) -> ProgressBar {
     }
     let pb = ProgressBar::new(total);
     pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {percent:>3}% {elapsed_precise} eta {eta} {msg}",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix} [{bar:30}] {percent:>3}% {elapsed_precise} eta {eta} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
     );
     pb.set_prefix(what.to_string());
     pb

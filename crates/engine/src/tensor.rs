@@ -18,12 +18,7 @@ impl<'a> QMatrix<'a> {
     /// Checks the byte length against the type's geometry.
     pub fn new(ty: GgmlType, rows: usize, cols: usize, data: &'a [u8]) -> Option<QMatrix<'a>> {
         let row_bytes = ty.row_bytes(cols as u64)? as usize;
-        (data.len() == rows.checked_mul(row_bytes)?).then_some(QMatrix {
-            ty,
-            rows,
-            cols,
-            data,
-        })
+        (data.len() == rows.checked_mul(row_bytes)?).then_some(QMatrix { ty, rows, cols, data })
     }
 
     pub fn row_bytes(&self) -> usize {

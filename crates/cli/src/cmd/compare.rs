@@ -29,10 +29,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let a = GgufFile::open(&args.reference)
-        .with_context(|| format!("cannot read {}", args.reference.display()))?;
-    let b = GgufFile::open(&args.other)
-        .with_context(|| format!("cannot read {}", args.other.display()))?;
+    let a = GgufFile::open(&args.reference).with_context(|| format!("cannot read {}", args.reference.display()))?;
+    let b = GgufFile::open(&args.other).with_context(|| format!("cannot read {}", args.other.display()))?;
     let (sa, sb) = (GgufSource::new(&a), GgufSource::new(&b));
     let imatrix = match &args.imatrix {
         Some(p) => Some(Imatrix::load(p).context("cannot read the importance matrix")?),
@@ -42,31 +40,17 @@ pub fn run(args: Args) -> Result<()> {
     let mut tensors = Vec::new();
     for (ib, tb) in sb.tensors().iter().enumerate() {
         let Some(ia) = sa.tensors().iter().position(|t| t.name == tb.name) else {
-            bail!(
-                "{} has tensor {} which {} lacks",
-                args.other.display(),
-                tb.name,
-                args.reference.display()
-            );
+            bail!("{} has tensor {} which {} lacks", args.other.display(), tb.name, args.reference.display());
         };
         let ta = &sa.tensors()[ia];
         if ta.dims != tb.dims {
-            bail!(
-                "tensor {}: shape {:?} in the reference, {:?} in the other model",
-                tb.name,
-                ta.dims,
-                tb.dims
-            );
+            bail!("tensor {}: shape {:?} in the reference, {:?} in the other model", tb.name, ta.dims, tb.dims);
         }
         let va = sa.values(ia).map_err(anyhow::Error::msg)?;
         let vb = sb.values(ib).map_err(anyhow::Error::msg)?;
         let mut s = ErrorStats::default();
         let row = tb.dims[0] as usize;
-        match imatrix
-            .as_ref()
-            .and_then(|m| m.get(&tb.name))
-            .filter(|w| w.len() == row)
-        {
+        match imatrix.as_ref().and_then(|m| m.get(&tb.name)).filter(|w| w.len() == row) {
             Some(w) => {
                 for (ra, rb) in va.chunks_exact(row).zip(vb.chunks_exact(row)) {
                     s.add_weighted(ra, rb, w)?;
@@ -75,9 +59,7 @@ pub fn run(args: Args) -> Result<()> {
             None => s.add(&va, &vb)?,
         }
         tensors.push(json!({"name": tb.name, "type": tb.source.name(), "rmse": s.rmse(), "relative_rmse": s.relative_rmse(), "sqnr_db": s.sqnr_db(), "cosine": s.cosine()}));
-        let e = by_type
-            .entry(tb.source.name().to_string())
-            .or_insert((0, ErrorStats::default()));
+        let e = by_type.entry(tb.source.name().to_string()).or_insert((0, ErrorStats::default()));
         e.0 += 1;
         e.1.merge(&s);
     }
@@ -100,27 +82,10 @@ pub fn run(args: Args) -> Result<()> {
         }));
     }
     println!("{} vs {}", args.other.display(), args.reference.display());
-    println!(
-        "  {:<8} {:>7} {:>12} {:>11} {:>9} {:>10}",
-        "type", "tensors", "RMSE", "rel. RMSE", "SQNR dB", "cosine"
-    );
+    println!("  {:<8} {:>7} {:>12} {:>11} {:>9} {:>10}", "type", "tensors", "RMSE", "rel. RMSE", "SQNR dB", "cosine");
     for (t, (n, s)) in &by_type {
-        println!(
-            "  {t:<8} {n:>7} {:>12.6e} {:>11.6} {:>9.3} {:>10.7}",
-            s.rmse(),
-            s.relative_rmse(),
-            s.sqnr_db(),
-            s.cosine()
-        );
+        println!("  {t:<8} {n:>7} {:>12.6e} {:>11.6} {:>9.3} {:>10.7}", s.rmse(), s.relative_rmse(), s.sqnr_db(), s.cosine());
     }
-    println!(
-        "  {:<8} {:>7} {:>12.6e} {:>11.6} {:>9.3} {:>10.7}",
-        "all",
-        tensors.len(),
-        total.rmse(),
-        total.relative_rmse(),
-        total.sqnr_db(),
-        total.cosine()
-    );
+    println!("  {:<8} {:>7} {:>12.6e} {:>11.6} {:>9.3} {:>10.7}", "all", tensors.len(), total.rmse(), total.relative_rmse(), total.sqnr_db(), total.cosine());
     Ok(())
 }

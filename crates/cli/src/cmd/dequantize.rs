@@ -39,32 +39,19 @@ pub fn run(args: Args) -> Result<()> {
     if same_file(&args.input, &args.output) {
         bail!("refusing to overwrite the input {}", args.input.display());
     }
-    let file = GgufFile::open(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    let file = GgufFile::open(&args.input).with_context(|| format!("cannot read {}", args.input.display()))?;
     let source = GgufSource::new(&file);
     // Integer tensors and 1-D float tensors keep their type; everything quantized becomes `target`.
     let plans: Vec<TensorPlan> = source
         .tensors()
         .iter()
         .map(|d| {
-            let keep = d.source.is_integer()
-                || (d.source.block_elems() == 1 && d.dims.len() < 2)
-                || d.source == target;
+            let keep = d.source.is_integer() || (d.source.block_elems() == 1 && d.dims.len() < 2) || d.source == target;
             let t = if keep { d.source } else { target };
-            TensorPlan {
-                name: d.name.clone(),
-                target: t,
-                fell_back_from: None,
-                keep,
-            }
+            TensorPlan { name: d.name.clone(), target: t, fell_back_from: None, keep }
         })
         .collect();
-    let specs = source
-        .tensors()
-        .iter()
-        .zip(&plans)
-        .map(|(d, p)| TensorSpec::new(d.name.clone(), &d.dims, p.target))
-        .collect();
+    let specs = source.tensors().iter().zip(&plans).map(|(d, p)| TensorSpec::new(d.name.clone(), &d.dims, p.target)).collect();
     let mut metadata: Vec<(String, Value)> = file.metadata().to_vec();
     let ft = match target {
         GgmlType::F32 => 0,
@@ -77,14 +64,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let mut writer = GgufWriter::create(&args.output, metadata, specs)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     let total = file.total_elements();
     let bar = progress::bar(total, args.json, "dequantize");
     let mut done = 0u64;
@@ -99,12 +80,8 @@ pub fn run(args: Args) -> Result<()> {
     });
     bar.finish_and_clear();
     reports?;
-    writer
-        .finish()
-        .with_context(|| format!("cannot finish {}", args.output.display()))?;
-    let out_bytes = std::fs::metadata(&args.output)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    writer.finish().with_context(|| format!("cannot finish {}", args.output.display()))?;
+    let out_bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         return print_json(&json!({

@@ -29,13 +29,8 @@ pub fn run(args: Args) -> Result<()> {
         "BF16" => ExportDtype::Bf16,
         other => bail!("--dtype {other:?}: expected F32 or BF16"),
     };
-    let s = export_hf(&args.input, &args.output, dtype).with_context(|| {
-        format!(
-            "cannot export {} to {}",
-            args.input.display(),
-            args.output.display()
-        )
-    })?;
+    let s = export_hf(&args.input, &args.output, dtype)
+        .with_context(|| format!("cannot export {} to {}", args.input.display(), args.output.display()))?;
     let secs = started.elapsed().as_secs_f64();
     if args.json {
         return print_json(&json!({

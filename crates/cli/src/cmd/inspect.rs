@@ -59,19 +59,13 @@ struct Report {
 /// Scalars as JSON; arrays summarised (a 262k-entry vocabulary is not a hyper-parameter).
 pub fn value_json(v: &Value) -> serde_json::Value {
     match v {
-        Value::Array(a) if a.len() > 16 => {
-            json!({"array_of": a.elem_type().name(), "len": a.len()})
-        }
+        Value::Array(a) if a.len() > 16 => json!({"array_of": a.elem_type().name(), "len": a.len()}),
         Value::Array(a) => array_json(a),
         Value::String(s) => json!(s),
         Value::Bool(b) => json!(b),
         Value::F32(x) => json!(x),
         Value::F64(x) => json!(x),
-        other => other
-            .to_u64()
-            .map(|u| json!(u))
-            .or_else(|| other.to_f64().map(|f| json!(f)))
-            .unwrap_or(json!(null)),
+        other => other.to_u64().map(|u| json!(u)).or_else(|| other.to_f64().map(|f| json!(f))).unwrap_or(json!(null)),
     }
 }
 
@@ -96,9 +90,7 @@ fn array_json(a: &Array) -> serde_json::Value {
 fn tokenizer_summary(file: &GgufFile) -> Map<String, serde_json::Value> {
     let mut m = Map::new();
     for (k, v) in file.metadata() {
-        let Some(short) = k.strip_prefix("tokenizer.") else {
-            continue;
-        };
+        let Some(short) = k.strip_prefix("tokenizer.") else { continue };
         let val = match (short, v) {
             ("chat_template", Value::String(s)) => json!(format!("{} chars", s.len())),
             (_, Value::Array(a)) => json!(a.len()),
@@ -149,12 +141,7 @@ fn bpw(bytes: u64, elements: u64) -> f64 {
 fn safetensors_rows(file: &SafetensorsFile) -> Vec<TensorRow> {
     file.tensors()
         .iter()
-        .map(|t| TensorRow {
-            name: t.name.clone(),
-            ty: t.dtype.name().to_string(),
-            dims: t.shape.clone(),
-            bytes: t.size,
-        })
+        .map(|t| TensorRow { name: t.name.clone(), ty: t.dtype.name().to_string(), dims: t.shape.clone(), bytes: t.size })
         .collect()
 }
 
@@ -187,11 +174,7 @@ fn hf_tokenizer_summary(model: &HfModel) -> Result<Map<String, serde_json::Value
         let kind = tok.pointer("/model/type").cloned().unwrap_or(json!(null));
         m.insert("model".into(), kind);
         if let Some(v) = tok.pointer("/model/vocab") {
-            let n = v
-                .as_object()
-                .map(|o| o.len())
-                .or_else(|| v.as_array().map(|a| a.len()))
-                .unwrap_or(0);
+            let n = v.as_object().map(|o| o.len()).or_else(|| v.as_array().map(|a| a.len())).unwrap_or(0);
             m.insert("vocab".into(), json!(n));
         }
         if let Some(merges) = tok.pointer("/model/merges").and_then(|v| v.as_array()) {
@@ -210,35 +193,20 @@ fn hf_report(args: &Args) -> Result<Report> {
     let mut file_bytes = 0;
     for shard in model.shards() {
         rows.extend(safetensors_rows(shard));
-        file_bytes += std::fs::metadata(shard.path())
-            .map(|m| m.len())
-            .unwrap_or(0);
+        file_bytes += std::fs::metadata(shard.path()).map(|m| m.len()).unwrap_or(0);
     }
     let (types, tensor_bytes, elements) = tally(&rows);
     let hyper: Map<String, serde_json::Value> = model
         .config()
         .as_object()
-        .map(|o| {
-            o.iter()
-                .filter(|(_, v)| !v.is_object() && !v.is_array())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
+        .map(|o| o.iter().filter(|(_, v)| !v.is_object() && !v.is_array()).map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
     Ok(Report {
         path: args.path.display().to_string(),
         format: "hf",
         version: None,
-        architecture: model
-            .architectures()
-            .first()
-            .map(|s| s.to_string())
-            .or_else(|| model.model_type().ok().map(str::to_string)),
-        name: model
-            .config()
-            .get("_name_or_path")
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
+        architecture: model.architectures().first().map(|s| s.to_string()).or_else(|| model.model_type().ok().map(str::to_string)),
+        name: model.config().get("_name_or_path").and_then(|v| v.as_str()).map(str::to_string),
         file_type: None,
         file_bytes,
         tensor_bytes,
@@ -253,10 +221,7 @@ fn hf_report(args: &Args) -> Result<Report> {
 
 fn gguf_report(args: &Args) -> Result<Report> {
     let file = GgufFile::open(&args.path)?;
-    let arch = file
-        .get("general.architecture")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let arch = file.get("general.architecture").and_then(|v| v.as_str()).map(str::to_string);
     let mut hyper = Map::new();
     if let Some(a) = &arch {
         let prefix = format!("{a}.");
@@ -269,22 +234,14 @@ fn gguf_report(args: &Args) -> Result<Report> {
     let tensors: Vec<TensorRow> = file
         .tensors()
         .iter()
-        .map(|t| TensorRow {
-            name: t.name.clone(),
-            ty: t.ty.name().into(),
-            dims: t.dims.clone(),
-            bytes: t.size,
-        })
+        .map(|t| TensorRow { name: t.name.clone(), ty: t.ty.name().into(), dims: t.dims.clone(), bytes: t.size })
         .collect();
     let (types, tensor_bytes, elements) = tally(&tensors);
     Ok(Report {
         path: args.path.display().to_string(),
         format: "gguf",
         version: Some(file.version()),
-        name: file
-            .get("general.name")
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
+        name: file.get("general.name").and_then(|v| v.as_str()).map(str::to_string),
         file_type: file.get("general.file_type").and_then(|v| v.to_u64()),
         architecture: arch,
         file_bytes: file.file_size(),
@@ -303,10 +260,7 @@ fn print_human(r: &Report) {
         Some(v) => println!("{} (GGUF v{v})", r.path),
         None => println!("{} ({})", r.path, r.format),
     }
-    println!(
-        "  architecture   {}",
-        r.architecture.as_deref().unwrap_or("(none)")
-    );
+    println!("  architecture   {}", r.architecture.as_deref().unwrap_or("(none)"));
     if let Some(n) = &r.name {
         println!("  name           {n}");
     }
@@ -345,13 +299,7 @@ fn print_human(r: &Report) {
     if !r.tensors.is_empty() {
         println!("tensors");
         for t in &r.tensors {
-            println!(
-                "  {:<40} {:<8} {:<20} {:>12}",
-                t.name,
-                t.ty,
-                dims_string(&t.dims),
-                human_bytes(t.bytes)
-            );
+            println!("  {:<40} {:<8} {:<20} {:>12}", t.name, t.ty, dims_string(&t.dims), human_bytes(t.bytes));
         }
     }
 }

@@ -102,35 +102,21 @@ struct Report {
 }
 
 fn parse_override(s: &str) -> Result<(Regex, GgmlType)> {
-    let (re, ty) = s
-        .rsplit_once('=')
-        .with_context(|| format!("--tensor-type {s:?}: expected REGEX=TYPE"))?;
-    let re =
-        Regex::new(re).with_context(|| format!("--tensor-type {s:?}: bad regular expression"))?;
-    let ty = GgmlType::from_name(ty)
-        .with_context(|| format!("--tensor-type {s:?}: unknown type {ty:?}"))?;
+    let (re, ty) = s.rsplit_once('=').with_context(|| format!("--tensor-type {s:?}: expected REGEX=TYPE"))?;
+    let re = Regex::new(re).with_context(|| format!("--tensor-type {s:?}: bad regular expression"))?;
+    let ty = GgmlType::from_name(ty).with_context(|| format!("--tensor-type {s:?}: unknown type {ty:?}"))?;
     Ok((re, ty))
 }
 
 fn stats_fields(s: Option<&ErrorStats>) -> [Option<f64>; 5] {
     match s {
-        Some(s) => [
-            Some(s.rmse()),
-            Some(s.relative_rmse()),
-            Some(s.sqnr_db()),
-            Some(s.max_abs_err),
-            Some(s.cosine()),
-        ],
+        Some(s) => [Some(s.rmse()), Some(s.relative_rmse()), Some(s.sqnr_db()), Some(s.max_abs_err), Some(s.cosine())],
         None => [None; 5],
     }
 }
 
 /// Metadata of the output: the input's, with the fields llama.cpp sets after quantizing.
-fn output_metadata(
-    input: &[(String, Value)],
-    preset: Preset,
-    imatrix: Option<(&Path, &Imatrix)>,
-) -> Vec<(String, Value)> {
+fn output_metadata(input: &[(String, Value)], preset: Preset, imatrix: Option<(&Path, &Imatrix)>) -> Vec<(String, Value)> {
     let mut md: Vec<(String, Value)> = input
         .iter()
         .filter(|(k, _)| !k.starts_with("quantize.imatrix."))
@@ -143,14 +129,8 @@ fn output_metadata(
     set("general.quantization_version", Value::U32(2));
     set("general.file_type", Value::U32(preset.file_type()));
     if let Some((path, m)) = imatrix {
-        set(
-            "quantize.imatrix.file",
-            Value::String(path.display().to_string()),
-        );
-        set(
-            "quantize.imatrix.entries_count",
-            Value::I32(m.entries().len() as i32),
-        );
+        set("quantize.imatrix.file", Value::String(path.display().to_string()));
+        set("quantize.imatrix.entries_count", Value::I32(m.entries().len() as i32));
         if let Some(d) = m.dataset() {
             set("quantize.imatrix.dataset", Value::String(d.to_string()));
         }
@@ -164,22 +144,11 @@ fn output_metadata(
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
     let preset = Preset::parse(&args.ty).with_context(|| {
-        format!(
-            "unknown --type {:?}; expected one of: {}",
-            args.ty,
-            Preset::names().join(", ")
-        )
+        format!("unknown --type {:?}; expected one of: {}", args.ty, Preset::names().join(", "))
     })?;
-    let overrides = args
-        .tensor_type
-        .iter()
-        .map(|s| parse_override(s))
-        .collect::<Result<Vec<_>>>()?;
+    let overrides = args.tensor_type.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>>>()?;
     if same_file(&args.input, &args.output) {
-        bail!(
-            "refusing to overwrite the input {} with its own quantization",
-            args.input.display()
-        );
+        bail!("refusing to overwrite the input {} with its own quantization", args.input.display());
     }
     let imatrix = match &args.imatrix {
         Some(p) => Some(Imatrix::load(p).context("cannot read the importance matrix")?),
@@ -187,42 +156,25 @@ pub fn run(args: Args) -> Result<()> {
     };
     // The two kinds of input: a GGUF read in place, or an HF folder converted tensor by tensor.
     let (gguf_file, gguf_source, hf_source);
-    let (source, input_metadata, input_bytes): (&dyn SourceModel, Vec<(String, Value)>, u64) =
-        if args.input.is_dir() {
-            hf_source =
-                HfSource::open(&args.input).context("cannot convert the Hugging Face folder")?;
-            if !hf_source.skipped().is_empty() && !args.json {
-                eprintln!(
-                    "note: not converted (not part of the text model): {}",
-                    hf_source.skipped().join(", ")
-                );
-            }
-            (&hf_source, hf_source.metadata(), dir_size(&args.input))
-        } else {
-            gguf_file = GgufFile::open(&args.input)?;
-            gguf_source = GgufSource::new(&gguf_file);
-            (
-                &gguf_source,
-                gguf_file.metadata().to_vec(),
-                gguf_file.file_size(),
-            )
-        };
+    let (source, input_metadata, input_bytes): (&dyn SourceModel, Vec<(String, Value)>, u64) = if args.input.is_dir() {
+        hf_source = HfSource::open(&args.input).context("cannot convert the Hugging Face folder")?;
+        if !hf_source.skipped().is_empty() && !args.json {
+            eprintln!("note: not converted (not part of the text model): {}", hf_source.skipped().join(", "));
+        }
+        (&hf_source, hf_source.metadata(), dir_size(&args.input))
+    } else {
+        gguf_file = GgufFile::open(&args.input)?;
+        gguf_source = GgufSource::new(&gguf_file);
+        (&gguf_source, gguf_file.metadata().to_vec(), gguf_file.file_size())
+    };
     let descs = source.tensors();
     let facts = model_facts(&input_metadata, descs, imatrix.is_some());
-    let opts = PlanOptions {
-        preset,
-        pure: args.pure,
-        overrides,
-    };
+    let opts = PlanOptions { preset, pure: args.pure, overrides };
     let plans: Vec<TensorPlan> = plan(descs, &facts, &opts);
     for p in &plans {
         let quantizable = lowbit_formats::block_format(p.target).is_some_and(|f| f.can_quantize());
         if !p.keep && !quantizable {
-            bail!(
-                "tensor {}: lowbit reads {} but cannot quantize to it",
-                p.name,
-                p.target
-            );
+            bail!("tensor {}: lowbit reads {} but cannot quantize to it", p.name, p.target);
         }
     }
 
@@ -240,28 +192,14 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
 
-    let specs: Vec<TensorSpec> = descs
-        .iter()
-        .zip(&plans)
-        .map(|(d, p)| TensorSpec::new(d.name.clone(), &d.dims, p.target))
-        .collect();
-    let metadata = output_metadata(
-        &input_metadata,
-        preset,
-        args.imatrix.as_deref().zip(imatrix.as_ref()),
-    );
+    let specs: Vec<TensorSpec> =
+        descs.iter().zip(&plans).map(|(d, p)| TensorSpec::new(d.name.clone(), &d.dims, p.target)).collect();
+    let metadata = output_metadata(&input_metadata, preset, args.imatrix.as_deref().zip(imatrix.as_ref()));
     let mut writer = GgufWriter::create(&args.output, metadata, specs)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
 
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .context("cannot start worker threads")?;
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("cannot start worker threads")?;
     let total: u64 = descs.iter().map(|d| d.dims.iter().product::<u64>()).sum();
     let bar = progress::bar(total, args.json, "quantize");
     let imatrix_src = imatrix.map(ImatrixSource);
@@ -283,23 +221,11 @@ pub fn run(args: Args) -> Result<()> {
     });
     bar.finish_and_clear();
     let reports = reports?;
-    writer
-        .finish()
-        .with_context(|| format!("cannot finish {}", args.output.display()))?;
-    let output_bytes = std::fs::metadata(&args.output)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    writer.finish().with_context(|| format!("cannot finish {}", args.output.display()))?;
+    let output_bytes = std::fs::metadata(&args.output).map(|m| m.len()).unwrap_or(0);
 
-    let report = build_report(
-        &args,
-        preset,
-        threads,
-        input_bytes,
-        output_bytes,
-        started.elapsed().as_secs_f64(),
-        requantized,
-        &reports,
-    );
+    let report =
+        build_report(&args, preset, threads, input_bytes, output_bytes, started.elapsed().as_secs_f64(), requantized, &reports);
     if args.json {
         print_json(&report)
     } else {
@@ -321,9 +247,7 @@ fn build_report(
 ) -> Report {
     let mut by_type: BTreeMap<String, (usize, u64, u64, f64, Option<ErrorStats>)> = BTreeMap::new();
     for r in reports {
-        let e = by_type
-            .entry(r.target.name().to_string())
-            .or_insert((0, 0, 0, 0.0, None));
+        let e = by_type.entry(r.target.name().to_string()).or_insert((0, 0, 0, 0.0, None));
         e.0 += 1;
         e.1 += r.dims.iter().product::<u64>();
         e.2 += r.bytes;
@@ -335,8 +259,7 @@ fn build_report(
     let types = by_type
         .into_iter()
         .map(|(ty, (tensors, elements, bytes, secs, stats))| {
-            let [rmse, relative_rmse, sqnr_db, max_abs_error, cosine] =
-                stats_fields(stats.as_ref());
+            let [rmse, relative_rmse, sqnr_db, max_abs_error, cosine] = stats_fields(stats.as_ref());
             let summary = TypeSummary {
                 tensors,
                 elements,
@@ -357,8 +280,7 @@ fn build_report(
     let tensors = reports
         .iter()
         .map(|r| {
-            let [rmse, relative_rmse, sqnr_db, max_abs_error, cosine] =
-                stats_fields(r.stats.as_ref());
+            let [rmse, relative_rmse, sqnr_db, max_abs_error, cosine] = stats_fields(r.stats.as_ref());
             TensorJson {
                 name: r.name.clone(),
                 dims: r.dims.clone(),
@@ -389,10 +311,7 @@ fn build_report(
         requantized_from,
         fell_back: reports
             .iter()
-            .filter_map(|r| {
-                r.fell_back_from
-                    .map(|f| format!("{}: {} -> {}", r.name, f, r.target))
-            })
+            .filter_map(|r| r.fell_back_from.map(|f| format!("{}: {} -> {}", r.name, f, r.target)))
             .collect(),
         types,
         tensors,
@@ -412,13 +331,9 @@ fn print_human(r: &Report) {
         r.elements,
         r.seconds
     );
-    println!(
-        "  {:<8} {:>7} {:>12} {:>10} {:>7} {:>8} {:>11} {:>9} {:>9}",
-        "type", "tensors", "elements", "size", "bpw", "time s", "rel. RMSE", "SQNR dB", "cosine"
-    );
+    println!("  {:<8} {:>7} {:>12} {:>10} {:>7} {:>8} {:>11} {:>9} {:>9}", "type", "tensors", "elements", "size", "bpw", "time s", "rel. RMSE", "SQNR dB", "cosine");
     for (ty, s) in &r.types {
-        let f =
-            |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "-".into());
+        let f = |x: Option<f64>, p: usize| x.map(|v| format!("{v:.p$}")).unwrap_or_else(|| "-".into());
         println!(
             "  {:<8} {:>7} {:>12} {:>10} {:>7.3} {:>8.2} {:>11} {:>9} {:>9}",
             ty,
@@ -441,10 +356,7 @@ fn print_human(r: &Report) {
         let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
         for f in &r.fell_back {
             let (name, change) = f.split_once(": ").unwrap_or((f, ""));
-            let pattern = match name
-                .strip_prefix("blk.")
-                .and_then(|rest| rest.split_once('.'))
-            {
+            let pattern = match name.strip_prefix("blk.").and_then(|rest| rest.split_once('.')) {
                 Some((_, tail)) => format!("blk.*.{tail}"),
                 None => name.to_string(),
             };

@@ -17,11 +17,7 @@ pub fn lowbit(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 /// Runs lowbit and returns stdout, failing the test with stderr when it exits non-zero.
 pub fn ok(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
     let out = lowbit(args);
-    assert!(
-        out.status.success(),
-        "lowbit failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "lowbit failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -29,12 +25,7 @@ pub fn ok(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
 pub fn fails(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
     let out = lowbit(args);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected a clean failure, got {:?}: {err}",
-        out.status
-    );
+    assert_eq!(out.status.code(), Some(1), "expected a clean failure, got {:?}: {err}", out.status);
     assert!(err.starts_with("error: "), "no error message: {err}");
     assert!(!err.contains("panicked"), "panicked: {err}");
     err
@@ -42,20 +33,12 @@ pub fn fails(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
 
 /// Deterministic pseudo-random values with a few outliers, like real weights.
 pub fn weights(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     (0..n)
         .map(|i| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let u = ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
-            if i % 97 == 0 {
-                u * 8.0
-            } else {
-                u * 0.2
-            }
+            if i % 97 == 0 { u * 8.0 } else { u * 0.2 }
         })
         .collect()
 }
@@ -76,19 +59,13 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
         ("blk.1.ffn_down.weight".into(), vec![96, 256]),
     ];
     let metadata = vec![
-        (
-            "general.architecture".to_string(),
-            Value::String("llama".into()),
-        ),
+        ("general.architecture".to_string(), Value::String("llama".into())),
         ("general.name".to_string(), Value::String("tiny".into())),
         ("llama.block_count".to_string(), Value::U32(2)),
         ("llama.attention.head_count".to_string(), Value::U32(4)),
         ("llama.attention.head_count_kv".to_string(), Value::U32(1)),
     ];
-    let specs = shapes
-        .iter()
-        .map(|(n, d)| TensorSpec::new(n.clone(), d, GgmlType::F32))
-        .collect();
+    let specs = shapes.iter().map(|(n, d)| TensorSpec::new(n.clone(), d, GgmlType::F32)).collect();
     let mut w = GgufWriter::create(&path, metadata, specs).unwrap();
     for (i, (n, d)) in shapes.iter().enumerate() {
         let v = weights(d.iter().product::<u64>() as usize, i as u64);
@@ -102,9 +79,7 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
 pub fn models_dir() -> PathBuf {
     match std::env::var_os("LOWBIT_MODELS") {
         Some(d) => PathBuf::from(d),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/lowbit/models")
-        }
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/lowbit/models"),
     }
 }
 
@@ -114,10 +89,7 @@ pub fn real_model(name: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!(
-            "skipping: {} not fetched (run scripts/fetch-models.sh)",
-            p.display()
-        );
+        eprintln!("skipping: {} not fetched (run scripts/fetch-models.sh)", p.display());
         None
     }
 }

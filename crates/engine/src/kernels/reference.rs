@@ -11,8 +11,7 @@ pub fn matmul(w: &QMatrix, x: &[f32], n_tokens: usize, out: &mut [f32]) {
     let fmt = block_format(w.ty).expect("weight type has a block format");
     let mut row = vec![0f32; w.cols];
     for r in 0..w.rows {
-        fmt.dequantize_row(w.row(r), &mut row)
-            .expect("row geometry checked by QMatrix::new");
+        fmt.dequantize_row(w.row(r), &mut row).expect("row geometry checked by QMatrix::new");
         for t in 0..n_tokens {
             let xt = &x[t * w.cols..(t + 1) * w.cols];
             out[t * w.rows + r] = row.iter().zip(xt).map(|(a, b)| a * b).sum();
