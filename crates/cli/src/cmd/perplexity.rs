@@ -43,15 +43,15 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     set_threads(args.threads)?;
-    let file = GgufFile::open(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
-    let model =
-        Model::load(&file).with_context(|| format!("cannot load {}", args.model.display()))?;
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     if text.trim().is_empty() {
         bail!("{} is empty: nothing to evaluate", args.file.display());
     }
+    let file = GgufFile::open(&args.model)
+        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let model =
+        Model::load(&file).with_context(|| format!("cannot load {}", args.model.display()))?;
     let tokens = match &args.token_ids {
         Some(p) => read_token_ids(p)?,
         None => super::generate::tokenize(&file, &text, true)?,
