@@ -11,6 +11,7 @@ pub mod kv_cache;
 pub mod model;
 pub mod sampler;
 pub mod tensor;
+pub mod tokenizer;
 
 pub use kv_cache::KvCache;
 pub use model::{Model, ModelError};
