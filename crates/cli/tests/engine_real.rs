@@ -30,12 +30,12 @@ fn ppl_two_chunks(model: &str, want: f64) {
 
 #[test]
 fn smollm2_perplexity_matches_llama_cpp() {
-    ppl_two_chunks("SmolLM2-135M-Instruct.Q4_1.gguf", SMOL_Q4_1_PPL2);
+    ppl_two_chunks("SmolLM2-135M-Instruct.Q4_1.gguf", 14.3882);
 }
 
 #[test]
 fn gemma3_perplexity_matches_llama_cpp() {
-    ppl_two_chunks("gemma-3-270m-q4_k_m.gguf", GEMMA_Q4_K_M_PPL2);
+    ppl_two_chunks("gemma-3-270m-q4_k_m.gguf", 9.5344);
 }
 
 #[test]

@@ -57,7 +57,11 @@ pub fn run(args: Args) -> Result<()> {
         (args.prompt.clone(), None)
     };
     let end_id = end_marker.and_then(|m| tok.token_id(m));
-    let tokens = tok.encode(&prompt, true)?;
+    let tokens = if args.chat {
+        tok.encode_chat(&prompt)?
+    } else {
+        tok.encode(&prompt, true)?
+    };
     if tokens.is_empty() {
         bail!("the prompt is empty");
     }
@@ -116,50 +120,51 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The BOS id when the vocabulary asks for one at the start of a text.
-pub(crate) fn bos_to_add(file: &GgufFile) -> Option<u32> {
-    let add = match file
-        .get("tokenizer.ggml.add_bos_token")
-        .and_then(|v| v.as_bool())
-    {
-        Some(b) => b,
-        // llama.cpp's default: SentencePiece vocabularies add BOS, BPE ones do not.
-        None => file.get("tokenizer.ggml.model").and_then(|v| v.as_str()) == Some("llama"),
-    };
-    if !add {
-        return None;
-    }
-    file.get("tokenizer.ggml.bos_token_id")
-        .and_then(|v| v.to_u64())
-        .map(|v| v as u32)
-}
-
-/// Tokenizes a whole text as llama.cpp does for evaluation (BOS when the vocabulary adds it).
-pub(crate) fn tokenize(file: &GgufFile, text: &str, add_special: bool) -> Result<Vec<u32>> {
-    Tokenizer::load(file)?.encode(text, add_special)
-}
-
 /// The CLI's view of the engine's tokenizer.
-struct Tokenizer {
-    _private: (),
+pub(crate) struct Tokenizer {
+    inner: lowbit_engine::tokenizer::Tokenizer,
 }
 
 impl Tokenizer {
-    fn load(_file: &GgufFile) -> Result<Tokenizer> {
-        bail!("this build has no tokenizer yet")
+    pub(crate) fn load(file: &GgufFile) -> Result<Tokenizer> {
+        let inner = lowbit_engine::tokenizer::Tokenizer::from_gguf(file)
+            .context("cannot build the model's tokenizer")?;
+        Ok(Tokenizer { inner })
     }
 
-    fn encode(&self, _text: &str, _add_special: bool) -> Result<Vec<u32>> {
-        bail!("this build has no tokenizer yet")
+    /// Plain text: control-token spellings in it stay text, as llama-perplexity tokenizes.
+    pub(crate) fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
+        Ok(self.inner.encode(text, add_special, false)?)
     }
 
-    fn token_id(&self, _text: &str) -> Option<u32> {
-        None
+    /// A chat prompt: the template's markers must become their control tokens.
+    fn encode_chat(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.inner.encode(text, true, true)?)
     }
 
-    fn is_end(&self, _id: u32) -> bool {
-        false
+    fn token_id(&self, text: &str) -> Option<u32> {
+        match self.inner.encode(text, false, true).ok()?.as_slice() {
+            [id] => Some(*id),
+            _ => None,
+        }
     }
 
-    fn piece(&self, _id: u32, _out: &mut Vec<u8>) {}
+    /// The BOS id when the vocabulary puts one at the start of a text.
+    pub(crate) fn bos_to_add(&self) -> Option<u32> {
+        if self.inner.adds_bos() {
+            self.inner.bos()
+        } else {
+            None
+        }
+    }
+
+    fn is_end(&self, id: u32) -> bool {
+        self.inner.is_eog(id)
+    }
+
+    fn piece(&self, id: u32, out: &mut Vec<u8>) {
+        if let Ok(p) = self.inner.token_to_piece(id, false) {
+            out.extend_from_slice(&p);
+        }
+    }
 }

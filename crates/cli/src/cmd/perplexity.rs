@@ -52,14 +52,15 @@ pub fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot read {}", args.model.display()))?;
     let model =
         Model::load(&file).with_context(|| format!("cannot load {}", args.model.display()))?;
+    let tok = super::generate::Tokenizer::load(&file)?;
     let tokens = match &args.token_ids {
         Some(p) => read_token_ids(p)?,
-        None => super::generate::tokenize(&file, &text, true)?,
+        None => tok.encode(&text, true)?,
     };
     let opts = EvalOptions {
         n_ctx: args.ctx,
         max_chunks: args.chunks,
-        bos: super::generate::bos_to_add(&file),
+        bos: tok.bos_to_add(),
     };
     let pb = crate::progress::bar(0, args.json, "perplexity");
     let mut progress = |r: &lowbit_engine::eval::ChunkReport| {
