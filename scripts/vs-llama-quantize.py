@@ -14,6 +14,7 @@ differently in the two tools). Prints a Markdown table.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,15 +29,21 @@ LLAMA_NAME = {"Q3_K": "Q3_K_M", "Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M", "MXFP4": "MX
 
 
 def timed(cmd):
+    """Runs cmd; returns (wall seconds, CPU seconds of the child, stdout). CPU time is the fair
+    measure on a shared machine; wall time is what a user waits on an idle one."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
-    return time.perf_counter() - t, p.stdout
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, p.stdout
 
 
 def compare(ref, other, imatrix=None):
-    _, out = timed([LOWBIT, "compare", ref, other, "--json"] + (["--imatrix", imatrix] if imatrix else []))
+    _, _, out = timed([LOWBIT, "compare", ref, other, "--json"] + (["--imatrix", imatrix] if imatrix else []))
     return {t["name"]: t for t in json.loads(out)["tensors"]}
 
 
@@ -54,29 +61,31 @@ def main():
     ap.add_argument("--imatrix")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--types", default=",".join(TYPES))
+    ap.add_argument("--no-pure", action="store_true", help="compare the mixes (e.g. Q4_K_M) instead of single types")
     a = ap.parse_args()
-    _, info = timed([LOWBIT, "inspect", a.f32, "--json"])
+    _, _, info = timed([LOWBIT, "inspect", a.f32, "--json"])
     sizes = {t["name"]: t["dims"] for t in json.loads(info)["tensors"]}
     n_of = lambda name: __import__("math").prod(sizes[name])
-    print(f"| type | tensors compared | lowbit rel. RMSE | llama.cpp rel. RMSE | ratio | lowbit s | llama-quantize s | speed ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| type | tensors compared | lowbit rel. RMSE | llama.cpp rel. RMSE | error ratio | lowbit wall s | llama wall s | lowbit CPU s | llama CPU s | CPU speed ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as d:
         for ty in a.types.split(","):
             ours, theirs = os.path.join(d, "lowbit.gguf"), os.path.join(d, "llama.gguf")
-            lcmd = [os.path.join(a.llama_bin, "llama-quantize"), "--pure"]
-            ocmd = [LOWBIT, "quantize", a.f32, ours, "--type", ty, "--pure", "--threads", str(a.threads), "--json"]
+            pure = [] if a.no_pure else ["--pure"]
+            lcmd = [os.path.join(a.llama_bin, "llama-quantize")] + pure
+            ocmd = [LOWBIT, "quantize", a.f32, ours, "--type", ty, "--threads", str(a.threads), "--json"] + pure
             if a.imatrix:
                 lcmd += ["--imatrix", a.imatrix]
                 ocmd += ["--imatrix", a.imatrix]
-            lcmd += [a.f32, theirs, LLAMA_NAME.get(ty, ty), str(a.threads)]
-            t_l, _ = timed(lcmd)
-            t_o, _ = timed(ocmd)
+            lcmd += [a.f32, theirs, ty if a.no_pure else LLAMA_NAME.get(ty, ty), str(a.threads)]
+            t_l, c_l, _ = timed(lcmd)
+            t_o, c_o, _ = timed(ocmd)
             co, cl = compare(a.f32, ours, a.imatrix), compare(a.f32, theirs, a.imatrix)
             same = [n for n in co if co[n]["type"] == ty and cl.get(n, {}).get("type") == ty]
             ro = pooled([dict(co[n], n=n_of(n)) for n in same])
             rl = pooled([dict(cl[n], n=n_of(n)) for n in same])
             ratio = ro / rl if rl else float("nan")
-            print(f"| {ty} | {len(same)} | {ro:.5f} | {rl:.5f} | {ratio:.4f} | {t_o:.2f} | {t_l:.2f} | {t_l / t_o:.2f}x |")
+            print(f"| {ty} | {len(same)} | {ro:.5f} | {rl:.5f} | {ratio:.4f} | {t_o:.2f} | {t_l:.2f} | {c_o:.2f} | {c_l:.2f} | {c_l / c_o:.2f}x |")
             for p in (ours, theirs):
                 os.remove(p)
 

@@ -33,6 +33,10 @@ enum Command {
     ExportHf(cmd::export_hf::Args),
     /// Sentence embeddings with a BERT encoder, or their cosine to a second (e.g. quantized) model.
     Embed(cmd::embed::Args),
+    /// Perplexity of a model over a text file (and KL divergence against a base model's log-probabilities).
+    Perplexity(cmd::perplexity::Args),
+    /// Generate text from a prompt, streaming tokens.
+    Generate(cmd::generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +54,8 @@ fn main() -> ExitCode {
         Command::Compare(a) => cmd::compare::run(a),
         Command::ExportHf(a) => cmd::export_hf::run(a),
         Command::Embed(a) => cmd::embed::run(a),
+        Command::Perplexity(a) => cmd::perplexity::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,8 +6,14 @@
 //! the quantized blocks ([`kernels`]).
 
 pub mod bert;
+pub mod eval;
 pub mod kernels;
+pub mod kv_cache;
+pub mod model;
+pub mod sampler;
 pub mod tensor;
 pub mod tokenizer;
 
+pub use kv_cache::KvCache;
+pub use model::{Model, ModelError};
 pub use tensor::QMatrix;

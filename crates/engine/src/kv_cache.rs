@@ -1,0 +1,78 @@
+//! Keys and values of the positions seen so far, per layer, so each new token attends to the past
+//! without recomputing it. Stored per KV head as `[position][head_dim]` so one head's keys are
+//! contiguous for the attention loop.
+
+use crate::model::Config;
+
+pub struct LayerCache {
+    /// `n_head_kv × n_ctx × head_dim_k`.
+    pub k: Vec<f32>,
+    /// `n_head_kv × n_ctx × head_dim_v`.
+    pub v: Vec<f32>,
+}
+
+pub struct KvCache {
+    n_ctx: usize,
+    len: usize,
+    n_head_kv: usize,
+    head_dim_k: usize,
+    head_dim_v: usize,
+    pub(crate) layers: Vec<LayerCache>,
+}
+
+impl KvCache {
+    pub fn new(c: &Config, n_ctx: usize) -> KvCache {
+        let layers = (0..c.n_layer)
+            .map(|_| LayerCache {
+                k: vec![0.0; c.n_head_kv * n_ctx * c.head_dim_k],
+                v: vec![0.0; c.n_head_kv * n_ctx * c.head_dim_v],
+            })
+            .collect();
+        KvCache {
+            n_ctx,
+            len: 0,
+            n_head_kv: c.n_head_kv,
+            head_dim_k: c.head_dim_k,
+            head_dim_v: c.head_dim_v,
+            layers,
+        }
+    }
+
+    /// Positions held (the position the next token gets).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+
+    /// Forgets everything; the buffers are kept for the next sequence.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Writes the K and V rows (`n_tokens × n_head_kv·head_dim`) of layer `il` at positions
+    /// `len .. len + n_tokens`.
+    pub(crate) fn store(&mut self, il: usize, k: &[f32], v: &[f32], n_tokens: usize) {
+        let (hk, hv, n_ctx, start) = (self.head_dim_k, self.head_dim_v, self.n_ctx, self.len);
+        let layer = &mut self.layers[il];
+        for t in 0..n_tokens {
+            let pos = start + t;
+            for h in 0..self.n_head_kv {
+                let src = &k[(t * self.n_head_kv + h) * hk..][..hk];
+                layer.k[(h * n_ctx + pos) * hk..][..hk].copy_from_slice(src);
+                let src = &v[(t * self.n_head_kv + h) * hv..][..hv];
+                layer.v[(h * n_ctx + pos) * hv..][..hv].copy_from_slice(src);
+            }
+        }
+    }
+}

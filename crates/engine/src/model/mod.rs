@@ -1,0 +1,40 @@
+//! Decoder-only transformer models loaded from GGUF: the LLaMA family (llama, mistral, qwen2,
+//! qwen3) and Gemma 3.
+
+mod attention;
+pub mod chat;
+mod config;
+mod error;
+mod forward;
+pub mod ops;
+mod weights;
+
+pub use config::{Arch, Config};
+pub use error::{ModelError, Result};
+pub use weights::{LayerWeights, Weights};
+
+use crate::kv_cache::KvCache;
+use lowbit_files::GgufFile;
+
+/// A model whose matrices are borrowed from an open GGUF file.
+pub struct Model<'a> {
+    pub config: Config,
+    pub weights: Weights<'a>,
+}
+
+impl<'a> Model<'a> {
+    pub fn load(f: &'a GgufFile) -> Result<Model<'a>> {
+        let config = Config::from_gguf(f)?;
+        let weights = Weights::load(f, &config)?;
+        Ok(Model { config, weights })
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.weights.n_vocab
+    }
+
+    /// A cache for sequences of up to `n_ctx` positions.
+    pub fn new_cache(&self, n_ctx: usize) -> KvCache {
+        KvCache::new(&self.config, n_ctx)
+    }
+}
