@@ -22,7 +22,8 @@ fn nearest(v: f32) -> i32 {
 /// Affine sub-block fit `x ≈ scale·l − min`, `l` in 0..=nmax: anchor the span [min(x,0), max x]
 /// and sweep the number of levels it covers over `nmax + rmin + rdelta·k`, refitting scale and
 /// offset by weighted least squares for each assignment; keep the smallest weighted error.
-/// Returns (scale, min) with min ≥ 0.
+/// Like ggml, each sweep step spans from the best offset found so far (not the data's minimum),
+/// so an improved offset shifts the later candidates. Returns (scale, min) with min ≥ 0.
 fn affine_sub(x: &[f32], w: &[f32], nmax: i32, rmin: f32, rdelta: f32, nstep: i32) -> (f32, f32) {
     let (mut lo, mut hi) = (x[0], x[0]);
     let (mut sw, mut sx) = (w[0], w[0] * x[0]);
@@ -39,22 +40,23 @@ fn affine_sub(x: &[f32], w: &[f32], nmax: i32, rmin: f32, rdelta: f32, nstep: i3
         return (0.0, -lo);
     }
     let nm = nmax as f32;
-    let code = |v: f32, inv: f32| nearest(inv * (v - lo)).clamp(0, nmax) as f32;
+    let code = |v: f32, inv: f32, origin: f32| nearest(inv * (v - origin)).clamp(0, nmax) as f32;
     let mut inv = nm / (hi - lo);
     let (mut scale, mut min) = (1.0 / inv, lo);
     let mut best: f32 = x
         .iter()
         .zip(w)
         .map(|(&v, &wv)| {
-            let d = scale * code(v, inv) + min - v;
-            wv * d * d
+            let d = scale * code(v, inv, min) + min - v;
+            wv * (d * d)
         })
         .sum();
     for k in 0..=nstep {
-        inv = (rmin + rdelta * k as f32 + nm) / (hi - lo);
+        let origin = min;
+        inv = (rmin + rdelta * k as f32 + nm) / (hi - origin);
         let (mut sl, mut sl2, mut sxl) = (0f32, 0f32, 0f32);
         for (&v, &wv) in x.iter().zip(w) {
-            let l = code(v, inv);
+            let l = code(v, inv, origin);
             sl += wv * l;
             sl2 += wv * l * l;
             sxl += wv * l * v;
@@ -71,8 +73,8 @@ fn affine_sub(x: &[f32], w: &[f32], nmax: i32, rmin: f32, rdelta: f32, nstep: i3
                 .iter()
                 .zip(w)
                 .map(|(&v, &wv)| {
-                    let d = s * code(v, inv) + m - v;
-                    wv * d * d
+                    let d = s * code(v, inv, origin) + m - v;
+                    wv * (d * d)
                 })
                 .sum();
             if err < best {

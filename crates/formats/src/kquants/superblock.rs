@@ -247,7 +247,7 @@ impl<'a> Selector<'a> {
                         0.0
                     }
                 }
-                None => self.n.w[e],
+                None => 1.0,
             };
             let d = self.n.x[e] - value(q, e) * p;
             acc[e % 8] += w * d * d;
