@@ -14,9 +14,15 @@ use super::superblock::{Quantized, QK_K};
 /// Below this a group is treated as all zero (ggml's threshold).
 const EPS: f32 = 1e-15;
 
+/// ggml's nearest_int (half to even); the add-and-subtract form because `round_ties_even` is a
+/// libm call on baseline x86-64. Beyond 2²² ggml's result is garbage; ours saturates (then clamps).
 #[inline(always)]
 fn nearest(v: f32) -> i32 {
-    v.round_ties_even() as i32
+    if v.abs() < 4_194_304.0 {
+        crate::search::round_even(v) as i32
+    } else {
+        v as i32
+    }
 }
 
 /// Affine sub-block fit `x ≈ scale·l − min`, `l` in 0..=nmax: anchor the span [min(x,0), max x]
