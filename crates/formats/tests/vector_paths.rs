@@ -55,6 +55,17 @@ fn rows() -> Vec<Vec<f32>> {
             .map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })
             .collect(),
     );
+    // Dequantized Q4_K-style data using only part of each sub-block's levels, where llama.cpp's
+    // own choice (a finalist beside the search) tends to win.
+    out.push(
+        (0..n)
+            .map(|i| {
+                let j = (i / 32) as f32;
+                let q = (i * 5 % 11) as f32;
+                (0.001 * (30.0 + 3.0 * j)) * q - 0.002 * (7.0 * j % 64.0)
+            })
+            .collect(),
+    );
     // Mostly zero, a few spikes; constant blocks; extremes of range.
     out.push(
         (0..n)

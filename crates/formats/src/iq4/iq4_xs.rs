@@ -4,7 +4,7 @@
 use super::codebook::{grid, KVALUES};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
-use crate::kquants::superblock::{quantize_symmetric, super_plan};
+use crate::kquants::superblock::{no_reference, quantize_symmetric, super_plan};
 use crate::search::{deltas, IntLevels, Plan};
 use crate::GgmlType;
 
@@ -21,7 +21,17 @@ const SC_PLAN: Plan = super_plan(&[-32.0]);
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (d_out, rest) = out.split_at_mut(2);
-    let r = quantize_symmetric(x, imp, 32, &grid(), &PLAN, &SC_GRID, &SC_PLAN, d_out);
+    let r = quantize_symmetric(
+        x,
+        imp,
+        32,
+        &grid(),
+        &PLAN,
+        &SC_GRID,
+        &SC_PLAN,
+        d_out,
+        no_reference,
+    );
     let (sh, rest) = rest.split_at_mut(2);
     let (sl, qs) = rest.split_at_mut(4);
     let mut h = 0u16;

@@ -8,6 +8,7 @@ mod q4_k;
 mod q5_k;
 mod q6_k;
 mod q8_k;
+mod reference;
 mod scales6;
 pub(crate) mod superblock;
 

@@ -1,7 +1,7 @@
 //! Q2_K: 16 sub-blocks of 16, 2-bit codes, 4-bit scale and min per sub-block (one byte each:
 //! scale low, min high), f16 `d` and `dmin`; value = d·sc·q − dmin·m.
 
-use super::superblock::{quantize_affine, super_plan, QK_K};
+use super::superblock::{quantize_affine, super_plan, Quantized, QK_K};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -27,6 +27,11 @@ const PLAN_IMATRIX: Plan = Plan {
     abs_anchor: false,
 };
 
+/// llama.cpp's imatrix choice as a finalist (on some blocks its span sweep wins).
+fn reference(x: &[f32], imp: Option<&[f32]>) -> Option<Quantized> {
+    imp.map(|imp| super::reference::q2_k_importance(x, imp))
+}
+
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (body, tail) = out.split_at_mut(80);
@@ -41,6 +46,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
         &SC_PLAN,
         d_out,
         dmin_out,
+        reference,
     );
     for j in 0..16 {
         body[j] = r.sc[j] | (r.mc[j] << 4);

@@ -1,7 +1,7 @@
 //! Q3_K: 16 sub-blocks of 16, 3-bit signed codes (2 low bits in `qs`, the high bit in `hmask`),
 //! 6-bit signed sub-scales packed in 12 bytes, f16 `d`; value = d·(sc−32)·(q−4).
 
-use super::superblock::{quantize_symmetric, super_plan, QK_K};
+use super::superblock::{no_reference, quantize_symmetric, super_plan, QK_K};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -22,7 +22,17 @@ const SC_PLAN: Plan = super_plan(&[-32.0]);
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (body, d_out) = out.split_at_mut(108);
-    let r = quantize_symmetric(x, imp, 16, &GRID, &PLAN, &SC_GRID, &SC_PLAN, d_out);
+    let r = quantize_symmetric(
+        x,
+        imp,
+        16,
+        &GRID,
+        &PLAN,
+        &SC_GRID,
+        &SC_PLAN,
+        d_out,
+        no_reference,
+    );
     let (hmask, rest) = body.split_at_mut(32);
     let (qs, scales) = rest.split_at_mut(64);
     hmask.fill(0);

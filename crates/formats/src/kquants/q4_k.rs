@@ -2,7 +2,7 @@
 //! value = d·sc·q − dmin·m.
 
 use super::scales6;
-use super::superblock::{quantize_affine, super_plan};
+use super::superblock::{quantize_affine, super_plan, Quantized};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -27,6 +27,15 @@ const PLAN: Plan = Plan {
 /// ggml maps the largest sub-scale (and min) onto the top code.
 const SC_PLAN: Plan = super_plan(&[63.0]);
 
+/// llama.cpp's plain choice as a finalist: data dequantized from a Q4_K file is only recovered
+/// by the sub-scales its search finds.
+fn reference(x: &[f32], imp: Option<&[f32]>) -> Option<Quantized> {
+    match imp {
+        None => Some(super::reference::q4_k_plain(x)),
+        Some(_) => None,
+    }
+}
+
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (head, rest) = out.split_at_mut(4);
@@ -41,6 +50,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
         &SC_PLAN,
         d_out,
         dmin_out,
+        reference,
     );
     let (scales, qs) = rest.split_at_mut(12);
     scales6::pack(&r.sc, &r.mc, scales);

@@ -2,7 +2,7 @@
 //! and min per sub-block, f16 `d`, `dmin`; value = d·sc·q − dmin·m.
 
 use super::scales6;
-use super::superblock::{quantize_affine, super_plan};
+use super::superblock::{no_reference, quantize_affine, super_plan};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -26,7 +26,16 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (head, rest) = out.split_at_mut(4);
     let (d_out, dmin_out) = head.split_at_mut(2);
     let r = quantize_affine(
-        x, imp, 32, &GRID, &PLAN, &SC_GRID, &SC_PLAN, d_out, dmin_out,
+        x,
+        imp,
+        32,
+        &GRID,
+        &PLAN,
+        &SC_GRID,
+        &SC_PLAN,
+        d_out,
+        dmin_out,
+        no_reference,
     );
     let (scales, rest) = rest.split_at_mut(12);
     let (qh, qs) = rest.split_at_mut(32);

@@ -1,7 +1,7 @@
 //! Q6_K: 16 sub-blocks of 16, 6-bit signed codes (low nibbles in `ql`, top two bits in `qh`),
 //! int8 sub-scales, f16 `d`; value = d·sc·(q−32).
 
-use super::superblock::{quantize_symmetric, super_plan, QK_K};
+use super::superblock::{quantize_symmetric, super_plan, Quantized, QK_K};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -37,6 +37,11 @@ fn place(e: usize) -> (usize, u32, usize, u32) {
     )
 }
 
+/// llama.cpp's imatrix choice as a finalist (on some blocks its fit wins).
+fn reference(x: &[f32], imp: Option<&[f32]>) -> Option<Quantized> {
+    imp.map(|imp| super::reference::q6_k_importance(x, imp))
+}
+
 #[inline(always)]
 fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     let (body, d_out) = out.split_at_mut(208);
@@ -49,6 +54,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
         &SC_GRID,
         &SC_PLAN,
         d_out,
+        reference,
     );
     let (ql, rest) = body.split_at_mut(128);
     let (qh, scales) = rest.split_at_mut(64);

@@ -23,6 +23,14 @@ pub struct Quantized {
     pub q: [u8; QK_K],
 }
 
+/// A second finalist for a block (llama.cpp's own choice), or None to keep the search's result.
+pub type Reference = fn(&[f32], Option<&[f32]>) -> Option<Quantized>;
+
+/// For types without a second finalist.
+pub fn no_reference(_: &[f32], _: Option<&[f32]>) -> Option<Quantized> {
+    None
+}
+
 /// Plan for quantizing sub-block scales onto `grid` (anchor = the level ggml maps the largest
 /// scale onto, so that ggml's own files are recovered exactly).
 pub const fn super_plan(anchor: &'static [f32]) -> Plan {
@@ -84,6 +92,7 @@ pub fn quantize_affine(
     sc_plan: &Plan,
     d_out: &mut [u8],
     dmin_out: &mut [u8],
+    reference: Reference,
 ) -> Quantized {
     let nsub = QK_K / sub;
     let mut out = Quantized {
@@ -129,6 +138,19 @@ pub fn quantize_affine(
             &mut out.q[j * sub..][..sub],
         );
     }
+    if let Some(cand) = reference(x, importance) {
+        let sel = Selector::new(&n, importance);
+        let value = |q: &Quantized, e: usize| {
+            let j = e / sub;
+            (q.d * q.sc[j] as f32) * q.q[e] as f32 - q.dmin * q.mc[j] as f32
+        };
+        let ce = sel.error(&cand, value);
+        if ce.is_finite() && ce <= sel.error(&out, value) {
+            out = cand;
+            store_f16(d_out, out.d);
+            store_f16(dmin_out, out.dmin);
+        }
+    }
     out
 }
 
@@ -145,6 +167,7 @@ pub fn quantize_symmetric<G: Grid>(
     sc_grid: &IntLevels,
     sc_plan: &Plan,
     d_out: &mut [u8],
+    reference: Reference,
 ) -> Quantized {
     let nsub = QK_K / sub;
     let mut out = Quantized {
@@ -181,7 +204,61 @@ pub fn quantize_symmetric<G: Grid>(
             &mut out.q[j * sub..][..sub],
         );
     }
+    // Only for integer grids, where a code is its level minus the grid's lowest.
+    if let Some(cand) = reference(x, importance) {
+        let sel = Selector::new(&n, importance);
+        let (lo, slo) = (grid.lo(), sc_grid.lo);
+        let value =
+            |q: &Quantized, e: usize| (q.d * (q.sc[e / sub] as f32 + slo)) * (q.q[e] as f32 + lo);
+        let ce = sel.error(&cand, value);
+        if ce.is_finite() && ce <= sel.error(&out, value) {
+            out = cand;
+            store_f16(d_out, out.d);
+        }
+    }
     out
+}
+
+/// Compares finalists by their true error after all rounding, in the block's normalised units,
+/// weighted by the importance alone when there is one (what the model's error is measured by)
+/// and by the search's own weights otherwise.
+struct Selector<'a> {
+    n: &'a Normalised,
+    imp: Option<&'a [f32]>,
+}
+
+impl<'a> Selector<'a> {
+    fn new(n: &'a Normalised, imp: Option<&'a [f32]>) -> Self {
+        Selector { n, imp }
+    }
+
+    /// Σ w·(x − value)²; +∞ when not finite so a broken candidate never wins.
+    #[inline(always)]
+    fn error(&self, q: &Quantized, value: impl Fn(&Quantized, usize) -> f32) -> f32 {
+        let p = self.n.p;
+        let mut acc = [0f32; 8];
+        for e in 0..QK_K {
+            let w = match self.imp {
+                Some(imp) => {
+                    let v = imp[e];
+                    if v.is_finite() && v > 0.0 {
+                        v
+                    } else {
+                        0.0
+                    }
+                }
+                None => 1.0,
+            };
+            let d = self.n.x[e] - value(q, e) * p;
+            acc[e % 8] += w * d * d;
+        }
+        let s = acc.iter().sum::<f32>();
+        if s.is_finite() {
+            s
+        } else {
+            f32::INFINITY
+        }
+    }
 }
 
 #[inline(always)]
