@@ -11,6 +11,7 @@ pub mod affine;
 pub mod block;
 mod blockwise;
 mod error;
+pub mod fallback;
 pub mod float;
 pub mod fp8;
 pub mod iq4;

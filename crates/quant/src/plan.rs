@@ -8,6 +8,7 @@
 
 use crate::preset::Preset;
 use crate::role::{layer_of, role_of, Role};
+pub use lowbit_formats::fallback::{fallback_for, fit_row};
 use lowbit_formats::GgmlType;
 use regex::Regex;
 
@@ -174,31 +175,6 @@ fn mix_type(
     }
 }
 
-/// The 32-element type that replaces a 256-element type on rows it cannot split: the one
-/// with the same bit budget, never a smaller one.
-pub fn fallback_for(ty: GgmlType) -> GgmlType {
-    use GgmlType as T;
-    match ty {
-        T::Q5_K => T::Q5_0,
-        T::Q6_K | T::Q8_K => T::Q8_0,
-        _ if ty.bits_per_weight() <= 4.5 => T::IQ4_NL,
-        _ => T::Q8_0,
-    }
-}
-
-/// `wanted` if rows of `row` elements split into its blocks, else its fallback, else F16.
-pub fn fit_row(wanted: GgmlType, row: u64) -> GgmlType {
-    if row % wanted.block_elems() as u64 == 0 {
-        return wanted;
-    }
-    let fb = fallback_for(wanted);
-    if row % fb.block_elems() as u64 == 0 {
-        fb
-    } else {
-        GgmlType::F16
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +278,5 @@ mod tests {
         assert_eq!(p[1].fell_back_from, Some(GgmlType::Q4_K));
         assert_eq!(target(&p, "blk.0.ffn_down.weight"), GgmlType::Q6_K);
         assert_eq!(target(&p, "blk.0.attn_v.weight"), GgmlType::Q8_0);
-        assert_eq!(fit_row(GgmlType::Q4_0, 33), GgmlType::F16);
     }
 }

@@ -8,6 +8,7 @@ use super::ops::add_bias;
 use crate::kernels::matmul;
 use crate::tensor::QMatrix;
 use lowbit_files::{Dtype, HfModel};
+use lowbit_formats::fallback::fit_row;
 use lowbit_formats::{block_format, GgmlType};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -114,26 +115,6 @@ impl BertWeights<'_> {
     }
 }
 
-/// The 32-element type used for rows a 256-element type cannot split: the same bit budget or
-/// more, never less (lowbit's quantize pipeline makes the same choice).
-fn fallback(ty: GgmlType) -> GgmlType {
-    use GgmlType as T;
-    match ty {
-        T::Q5_K => T::Q5_0,
-        T::Q6_K | T::Q8_K => T::Q8_0,
-        _ if ty.bits_per_weight() <= 4.5 => T::IQ4_NL,
-        _ => T::Q8_0,
-    }
-}
-
-/// `wanted` when rows of `cols` split into its blocks, else its fallback, else F16.
-pub fn fit_row(wanted: GgmlType, cols: usize) -> GgmlType {
-    [wanted, fallback(wanted)]
-        .into_iter()
-        .find(|t| cols % t.block_elems() == 0)
-        .unwrap_or(GgmlType::F16)
-}
-
 struct Loader<'a> {
     hf: &'a HfModel,
     prefix: &'static str,
@@ -176,7 +157,7 @@ impl<'a> Loader<'a> {
                     .ok_or_else(|| BertError::tensor(&name, "byte size does not match its shape"))?
             }
             Some(want) => {
-                let ty = fit_row(want, cols);
+                let ty = fit_row(want, cols as u64);
                 let values = file.to_f32(info)?;
                 Matrix {
                     ty,
@@ -241,7 +222,7 @@ pub fn quantize(values: &[f32], cols: usize, ty: GgmlType) -> Result<Vec<u8>> {
 impl<'a> BertWeights<'a> {
     /// Loads every encoder weight (the pooler head is not used by sentence embeddings). With
     /// `quant`, each 2-D weight — embeddings tables included — is quantized to that type, or to
-    /// [`fit_row`]'s fallback where its rows do not split into the type's blocks.
+    /// [`lowbit_formats::fallback::fit_row`]'s fallback where its rows do not split into the type's blocks.
     pub fn load(
         hf: &'a HfModel,
         cfg: &BertConfig,
@@ -296,17 +277,6 @@ impl<'a> BertWeights<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fit_row_keeps_the_bit_budget_on_short_rows() {
-        use GgmlType as T;
-        assert_eq!(fit_row(T::Q8_0, 384), T::Q8_0);
-        assert_eq!(fit_row(T::Q4_K, 1536), T::Q4_K);
-        assert_eq!(fit_row(T::Q4_K, 384), T::IQ4_NL);
-        assert_eq!(fit_row(T::Q5_K, 384), T::Q5_0);
-        assert_eq!(fit_row(T::Q6_K, 384), T::Q8_0);
-        assert_eq!(fit_row(T::Q8_0, 48), T::F16);
-    }
 
     #[test]
     fn quantize_then_dequantize_round_trips_rows() {
