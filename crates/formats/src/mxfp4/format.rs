@@ -4,6 +4,7 @@
 
 use super::e8m0::e8m0_to_f32_half;
 use crate::block::{check_row, BlockFormat};
+use crate::blockwise::{blocks, dequantize_blocks};
 use crate::{FormatError, GgmlType};
 
 pub struct Mxfp4;
@@ -120,36 +121,22 @@ impl BlockFormat for Mxfp4 {
         importance: Option<&[f32]>,
         dst: &mut [u8],
     ) -> Result<(), FormatError> {
-        check_row(
-            self.ty(),
-            src.len(),
-            dst.len(),
-            importance.map(<[f32]>::len),
-        )?;
-        for (b, (x, out)) in src
-            .chunks_exact(QK)
-            .zip(dst.chunks_exact_mut(self.block_bytes()))
-            .enumerate()
-        {
-            quantize_block(x, importance.map(|w| &w[b * QK..(b + 1) * QK]), out);
-        }
+        check_row(self.ty(), src.len(), dst.len(), importance.map(<[f32]>::len))?;
+        blocks(self.ty(), src, importance, dst, |x, w, out| {
+            quantize_block(x, w, out);
+        });
         Ok(())
     }
 
     fn dequantize_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {
-        check_row(self.ty(), dst.len(), src.len(), None)?;
-        for (blk, y) in src
-            .chunks_exact(self.block_bytes())
-            .zip(dst.chunks_exact_mut(QK))
-        {
+        dequantize_blocks(self.ty(), src, dst, |blk, y| {
             let d = e8m0_to_f32_half(blk[0]);
             let (lo, hi) = y.split_at_mut(QK / 2);
             for ((&q, a), b) in blk[1..].iter().zip(lo).zip(hi) {
                 *a = E2M1_DOUBLED[(q & 15) as usize] as f32 * d;
                 *b = E2M1_DOUBLED[(q >> 4) as usize] as f32 * d;
             }
-        }
-        Ok(())
+        })
     }
 }
 

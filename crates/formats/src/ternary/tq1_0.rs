@@ -7,8 +7,9 @@
 //! `qs[32 + m]` (m < 16) holds 160 + m + 16n; `qh[j]` holds four trits 240 + j + 4n followed by a
 //! zero trit.
 
-use super::{quantize_block, QK};
+use super::quantize_block;
 use crate::block::{check_row, BlockFormat};
+use crate::blockwise::{blocks, dequantize_blocks};
 use crate::float::read_f16;
 use crate::{FormatError, GgmlType};
 
@@ -44,18 +45,8 @@ impl BlockFormat for Tq1_0 {
         importance: Option<&[f32]>,
         dst: &mut [u8],
     ) -> Result<(), FormatError> {
-        check_row(
-            self.ty(),
-            src.len(),
-            dst.len(),
-            importance.map(<[f32]>::len),
-        )?;
-        for (b, (x, out)) in src
-            .chunks_exact(QK)
-            .zip(dst.chunks_exact_mut(self.block_bytes()))
-            .enumerate()
-        {
-            let w = importance.map(|w| &w[b * QK..(b + 1) * QK]);
+        check_row(self.ty(), src.len(), dst.len(), importance.map(<[f32]>::len))?;
+        blocks(self.ty(), src, importance, dst, |x, w, out| {
             let c = quantize_block(x, w, &mut out[D_OFF..]);
             for m in 0..32 {
                 out[m] = pack5([c[m], c[m + 32], c[m + 64], c[m + 96], c[m + 128]]);
@@ -68,16 +59,12 @@ impl BlockFormat for Tq1_0 {
                 let c = &c[240..];
                 out[QS + j] = pack5([c[j], c[j + 4], c[j + 8], c[j + 12], 0]);
             }
-        }
+        });
         Ok(())
     }
 
     fn dequantize_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {
-        check_row(self.ty(), dst.len(), src.len(), None)?;
-        for (blk, y) in src
-            .chunks_exact(self.block_bytes())
-            .zip(dst.chunks_exact_mut(QK))
-        {
+        dequantize_blocks(self.ty(), src, dst, |blk, y| {
             let d = read_f16(&blk[D_OFF..]);
             let (head, tail) = y.split_at_mut(160);
             for n in 0..5 {
@@ -96,14 +83,14 @@ impl BlockFormat for Tq1_0 {
                     last[4 * n + j] = trit(blk[QS + j], n) as f32 * d;
                 }
             }
-        }
-        Ok(())
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ternary::QK;
 
     #[test]
     fn every_five_trit_group_round_trips() {

@@ -6,6 +6,7 @@
 
 use super::{quantize_block, QK};
 use crate::block::{check_row, BlockFormat};
+use crate::blockwise::{blocks, dequantize_blocks};
 use crate::float::read_f16;
 use crate::{FormatError, GgmlType};
 
@@ -24,18 +25,8 @@ impl BlockFormat for Tq2_0 {
         importance: Option<&[f32]>,
         dst: &mut [u8],
     ) -> Result<(), FormatError> {
-        check_row(
-            self.ty(),
-            src.len(),
-            dst.len(),
-            importance.map(<[f32]>::len),
-        )?;
-        for (b, (x, out)) in src
-            .chunks_exact(QK)
-            .zip(dst.chunks_exact_mut(self.block_bytes()))
-            .enumerate()
-        {
-            let w = importance.map(|w| &w[b * QK..(b + 1) * QK]);
+        check_row(self.ty(), src.len(), dst.len(), importance.map(<[f32]>::len))?;
+        blocks(self.ty(), src, importance, dst, |x, w, out| {
             let c = quantize_block(x, w, &mut out[D_OFF..]);
             for (k, (qs, c)) in out[..D_OFF]
                 .chunks_exact_mut(32)
@@ -47,16 +38,12 @@ impl BlockFormat for Tq2_0 {
                     *q = c[m] | c[m + 32] << 2 | c[m + 64] << 4 | c[m + 96] << 6;
                 }
             }
-        }
+        });
         Ok(())
     }
 
     fn dequantize_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {
-        check_row(self.ty(), dst.len(), src.len(), None)?;
-        for (blk, y) in src
-            .chunks_exact(self.block_bytes())
-            .zip(dst.chunks_exact_mut(QK))
-        {
+        dequantize_blocks(self.ty(), src, dst, |blk, y| {
             let d = read_f16(&blk[D_OFF..]);
             for (qs, y) in blk[..D_OFF].chunks_exact(32).zip(y.chunks_exact_mut(128)) {
                 for (n, y) in y.chunks_exact_mut(32).enumerate() {
@@ -65,8 +52,7 @@ impl BlockFormat for Tq2_0 {
                     }
                 }
             }
-        }
-        Ok(())
+        })
     }
 }
 
