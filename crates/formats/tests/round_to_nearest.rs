@@ -1,23 +1,8 @@
 //! Behaviour every round-to-nearest block format must have, checked per type on synthetic data.
 
+mod common;
+use common::{Rng, TYPES};
 use lowbit_formats::{block_format, BlockFormat, FormatError, GgmlType};
-
-const TYPES: [GgmlType; 14] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q8_1,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::Q8_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-];
 
 /// Relative RMSE ceilings on Gaussian data (a few times looser than what the search achieves,
 /// far tighter than a broken layout would give).
@@ -31,21 +16,6 @@ fn max_rel_rmse(t: GgmlType) -> f32 {
         GgmlType::Q5_0 | GgmlType::Q5_1 | GgmlType::Q5_K => 0.065,
         GgmlType::Q6_K => 0.035,
         _ => 0.01,
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 + 0.5) / (1u64 << 24) as f32
-    }
-    fn gauss(&mut self) -> f32 {
-        let (u, v) = (self.next(), self.next());
-        (-2.0 * u.ln()).sqrt() * (6.283_185 * v).cos()
     }
 }
 
@@ -137,24 +107,24 @@ fn synthesised_q8_0_and_q4_0_blocks_are_recovered() {
     for _ in 0..200 {
         // Q8_0: positive scale, one code at ±127.
         let mut b = vec![0u8; 34];
-        let d = half::f16::from_f32(0.001 + r.next() * 0.01);
+        let d = half::f16::from_f32(0.001 + r.u() * 0.01);
         b[..2].copy_from_slice(&d.to_bits().to_le_bytes());
         for j in 0..32 {
-            b[2 + j] = ((r.next() * 254.0) as i32 - 127) as i8 as u8;
+            b[2 + j] = ((r.u() * 254.0) as i32 - 127) as i8 as u8;
         }
-        b[2 + (r.next() * 32.0) as usize] = if r.next() < 0.5 { 127 } else { (-127i8) as u8 };
+        b[2 + (r.u() * 32.0) as usize] = if r.u() < 0.5 { 127 } else { (-127i8) as u8 };
         let y = dequant(GgmlType::Q8_0, &b, 32);
         assert_eq!(quant(GgmlType::Q8_0, &y, None), b);
         // Q4_0: the extreme element on code 0 (level −8), the sign carried by d.
         let mut b = vec![0u8; 18];
         let d = half::f16::from_f32(
-            (0.001 + r.next() * 0.01) * if r.next() < 0.5 { -1.0 } else { 1.0 },
+            (0.001 + r.u() * 0.01) * if r.u() < 0.5 { -1.0 } else { 1.0 },
         );
         b[..2].copy_from_slice(&d.to_bits().to_le_bytes());
         for j in 0..16 {
-            b[2 + j] = ((r.next() * 15.0) as u8 + 1) | (((r.next() * 15.0) as u8 + 1) << 4);
+            b[2 + j] = ((r.u() * 15.0) as u8 + 1) | (((r.u() * 15.0) as u8 + 1) << 4);
         }
-        b[2 + (r.next() * 16.0) as usize] &= 0xF0;
+        b[2 + (r.u() * 16.0) as usize] &= 0xF0;
         let y = dequant(GgmlType::Q4_0, &b, 32);
         assert_eq!(quant(GgmlType::Q4_0, &y, None), b);
     }
@@ -166,7 +136,7 @@ fn importance_moves_the_result_toward_the_weighted_objective() {
     let mut r = Rng(4);
     // Strongly skewed importance, as real imatrices are.
     let imp: Vec<f32> = (0..x.len())
-        .map(|_| (8.0 * r.next()).exp2() - 0.9)
+        .map(|_| (8.0 * r.u()).exp2() - 0.9)
         .collect();
     for t in TYPES {
         let err = |q: &[u8]| -> f64 {

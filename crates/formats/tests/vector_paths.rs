@@ -1,40 +1,10 @@
 //! The AVX2 path must produce exactly the portable path's bytes (the portable code is the
 //! reference). Own test binary: the path switch is process-wide.
 
+mod common;
+use common::{Rng, TYPES};
 use lowbit_formats::search::{avx2_available, force_portable};
 use lowbit_formats::{block_format, GgmlType};
-
-const TYPES: [GgmlType; 14] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q8_1,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::Q8_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-];
-
-struct Rng(u64);
-impl Rng {
-    fn u(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 + 0.5) / (1u64 << 24) as f32
-    }
-    fn heavy(&mut self) -> f32 {
-        let g = 2.0 * self.u() - 1.0;
-        g / (1.05 - g.abs()).sqrt()
-    }
-}
 
 /// Rows of awkward data, 512 elements each (two super-blocks).
 fn rows() -> Vec<Vec<f32>> {
