@@ -37,6 +37,8 @@ enum Command {
     Perplexity(cmd::perplexity::Args),
     /// Generate text from a prompt, streaming tokens.
     Generate(cmd::generate::Args),
+    /// Prompt and generation throughput (like llama-bench), several models side by side.
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Embed(a) => cmd::embed::run(a),
         Command::Perplexity(a) => cmd::perplexity::run(a),
         Command::Generate(a) => cmd::generate::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@
 //! place from the file's memory map in their stored block type; matrix products run directly on
 //! the quantized blocks ([`kernels`]).
 
+pub mod bench;
 pub mod bert;
 pub mod eval;
 pub mod kernels;

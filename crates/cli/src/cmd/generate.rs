@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use lowbit_engine::model::chat::ChatTemplate;
 use lowbit_engine::sampler::{Sampler, SamplerConfig};
 use lowbit_engine::Model;
+use super::model_file::{set_threads, ActivationsArg, ModelFile};
 use lowbit_files::gguf::GgufFile;
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The GGUF model.
+    /// The model: a GGUF file or a Hugging Face folder.
     #[arg(long)]
     model: PathBuf,
     /// The prompt (the user's message with --chat).
@@ -40,17 +41,21 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// How activations meet quantized weights (`q8` computes as llama.cpp does).
+    #[arg(long, value_enum, default_value_t)]
+    activations: ActivationsArg,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    super::perplexity::set_threads(args.threads)?;
-    let file = GgufFile::open(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
-    let model =
-        Model::load(&file).with_context(|| format!("cannot load {}", args.model.display()))?;
-    let tok = Tokenizer::load(&file)?;
+    set_threads(args.threads)?;
+    let mf = ModelFile::open(&args.model)?;
+    let file = &mf.file;
+    let mut model =
+        Model::load(file).with_context(|| format!("cannot load {}", args.model.display()))?;
+    model.matmul = args.activations.options();
+    let tok = Tokenizer::load(file)?;
     let (prompt, end_marker) = if args.chat {
-        let t = ChatTemplate::from_gguf(&file)
+        let t = ChatTemplate::from_gguf(file)
             .context("the model's chat template is not one lowbit knows (ChatML or Gemma)")?;
         (t.format(&args.prompt), Some(t.end_marker()))
     } else {

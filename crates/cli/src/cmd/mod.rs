@@ -1,3 +1,4 @@
+pub mod bench;
 pub mod compare;
 pub mod dequantize;
 pub mod embed;
@@ -6,3 +7,4 @@ pub mod generate;
 pub mod inspect;
 pub mod perplexity;
 pub mod quantize;
+pub mod model_file;

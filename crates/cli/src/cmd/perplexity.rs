@@ -6,13 +6,13 @@ use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use lowbit_engine::eval::{evaluate, Estimate, EvalOptions, EvalReport, Percentiles};
 use lowbit_engine::Model;
-use lowbit_files::gguf::GgufFile;
+use super::model_file::{set_threads, ActivationsArg, ModelFile};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The GGUF model.
+    /// The model: a GGUF file or a Hugging Face folder.
     #[arg(long)]
     model: PathBuf,
     /// The text to evaluate (e.g. WikiText-2 test).
@@ -36,6 +36,9 @@ pub struct Args {
     /// Token ids (as printed by `llama-tokenize --ids`) to use instead of tokenizing FILE.
     #[arg(long, hide = true)]
     token_ids: Option<PathBuf>,
+    /// How activations meet quantized weights (`q8` computes as llama.cpp does).
+    #[arg(long, value_enum, default_value_t)]
+    activations: ActivationsArg,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -48,11 +51,11 @@ pub fn run(args: Args) -> Result<()> {
     if text.trim().is_empty() {
         bail!("{} is empty: nothing to evaluate", args.file.display());
     }
-    let file = GgufFile::open(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
-    let model =
-        Model::load(&file).with_context(|| format!("cannot load {}", args.model.display()))?;
-    let tok = super::generate::Tokenizer::load(&file)?;
+    let mf = ModelFile::open(&args.model)?;
+    let mut model =
+        Model::load(&mf.file).with_context(|| format!("cannot load {}", args.model.display()))?;
+    model.matmul = args.activations.options();
+    let tok = super::generate::Tokenizer::load(&mf.file)?;
     let tokens = match &args.token_ids {
         Some(p) => read_token_ids(p)?,
         None => tok.encode(&text, true)?,
@@ -91,19 +94,6 @@ pub fn run(args: Args) -> Result<()> {
         print_human(&args, &report);
         Ok(())
     }
-}
-
-pub(crate) fn set_threads(n: Option<usize>) -> Result<()> {
-    if let Some(n) = n {
-        if n == 0 {
-            bail!("--threads must be at least 1");
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("cannot start worker threads")?;
-    }
-    Ok(())
 }
 
 fn read_token_ids(p: &Path) -> Result<Vec<u32>> {

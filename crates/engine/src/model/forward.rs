@@ -1,13 +1,13 @@
 //! The forward pass: a batch of tokens at consecutive positions in, logits out. The same code
 //! serves prompt processing (many tokens) and generation (one token); every matrix product goes
-//! through [`crate::kernels::matmul`].
+//! through [`crate::kernels::matmul_with`] with the model's [`MatmulOptions`](crate::kernels::MatmulOptions).
 
 use super::attention::{attend, AttnShape};
 use super::config::Arch;
 use super::error::{ModelError, Result};
 use super::ops::{self, Rope};
 use super::Model;
-use crate::kernels::matmul;
+use crate::kernels::matmul_with;
 use crate::kv_cache::KvCache;
 use lowbit_formats::block_format;
 use rayon::prelude::*;
@@ -71,9 +71,9 @@ impl Model<'_> {
         for (il, lw) in w.layers.iter().enumerate() {
             h.copy_from_slice(&x);
             ops::rms_norm_rows(&mut h, &lw.attn_norm, c.rms_eps);
-            matmul(&lw.wq, &h, n, &mut q);
-            matmul(&lw.wk, &h, n, &mut k);
-            matmul(&lw.wv, &h, n, &mut v);
+            matmul_with(&self.matmul, &lw.wq, &h, n, &mut q);
+            matmul_with(&self.matmul, &lw.wk, &h, n, &mut k);
+            matmul_with(&self.matmul, &lw.wv, &h, n, &mut v);
             if let Some(b) = &lw.bq {
                 ops::add_bias_rows(&mut q, b);
             }
@@ -107,7 +107,7 @@ impl Model<'_> {
                 window: if c.is_swa(il) { c.sliding_window } else { None },
             };
             attend(&q, &cache.layers[il], &shape, &mut att);
-            matmul(&lw.wo, &att, n, &mut o);
+            matmul_with(&self.matmul, &lw.wo, &att, n, &mut o);
             if let Some(g) = &lw.post_attn_norm {
                 ops::rms_norm_rows(&mut o, g, c.rms_eps);
             }
@@ -115,10 +115,10 @@ impl Model<'_> {
 
             h.copy_from_slice(&x);
             ops::rms_norm_rows(&mut h, &lw.ffn_norm, c.rms_eps);
-            matmul(&lw.ffn_gate, &h, n, &mut gate);
-            matmul(&lw.ffn_up, &h, n, &mut up);
+            matmul_with(&self.matmul, &lw.ffn_gate, &h, n, &mut gate);
+            matmul_with(&self.matmul, &lw.ffn_up, &h, n, &mut up);
             ops::glu_in_place(&mut gate, &up, act);
-            matmul(&lw.ffn_down, &gate, n, &mut o);
+            matmul_with(&self.matmul, &lw.ffn_down, &gate, n, &mut o);
             if let Some(g) = &lw.post_ffn_norm {
                 ops::rms_norm_rows(&mut o, g, c.rms_eps);
             }
@@ -131,7 +131,7 @@ impl Model<'_> {
         ops::rms_norm_rows(&mut last, &w.output_norm, c.rms_eps);
         let mut logits = vec![0f32; n_out * w.n_vocab];
         if n_out > 0 {
-            matmul(&w.output, &last, n_out, &mut logits);
+            matmul_with(&self.matmul, &w.output, &last, n_out, &mut logits);
         }
         Ok(logits)
     }

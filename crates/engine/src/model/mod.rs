@@ -13,6 +13,7 @@ pub use config::{Arch, Config};
 pub use error::{ModelError, Result};
 pub use weights::{LayerWeights, Weights};
 
+use crate::kernels::MatmulOptions;
 use crate::kv_cache::KvCache;
 use lowbit_files::GgufFile;
 
@@ -20,13 +21,20 @@ use lowbit_files::GgufFile;
 pub struct Model<'a> {
     pub config: Config,
     pub weights: Weights<'a>,
+    /// How every matrix product meets the quantized weights; the default is the fastest path
+    /// (see [`MatmulOptions`]), change it to measure what activation rounding costs.
+    pub matmul: MatmulOptions,
 }
 
 impl<'a> Model<'a> {
     pub fn load(f: &'a GgufFile) -> Result<Model<'a>> {
         let config = Config::from_gguf(f)?;
         let weights = Weights::load(f, &config)?;
-        Ok(Model { config, weights })
+        Ok(Model {
+            config,
+            weights,
+            matmul: MatmulOptions::default(),
+        })
     }
 
     pub fn n_vocab(&self) -> usize {
