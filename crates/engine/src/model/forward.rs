@@ -62,10 +62,10 @@ impl Model<'_> {
         let rope_swa = (c.sliding_window.is_some() && c.rope_base_swa != c.rope_base)
             .then(|| Rope::new(pos0..pos0 + n, c.n_rot, c.rope_base_swa));
         let neox = c.arch.rope_neox();
-        let act: fn(f32) -> f32 = if c.arch == Arch::Gemma3 {
-            ops::gelu_tanh
+        let act = if c.arch == Arch::Gemma3 {
+            ops::GateAct::GeluTanh
         } else {
-            ops::silu
+            ops::GateAct::Silu
         };
 
         for (il, lw) in w.layers.iter().enumerate() {

@@ -1,6 +1,8 @@
 //! Element-wise and per-row operations of the forward pass. Rows are independent, so each op
 //! runs over rows in parallel with rayon; none allocates per element.
 
+pub use super::vmath::GateAct;
+use super::vmath;
 use rayon::prelude::*;
 
 /// In-place RMS norm of every `w.len()`-wide row of `x`, scaled by `w`. The mean square is summed
@@ -12,7 +14,16 @@ pub fn rms_norm_rows(x: &mut [f32], w: &[f32], eps: f32) {
 }
 
 pub fn rms_norm_row(row: &mut [f32], w: &[f32], eps: f32) {
-    let ss: f64 = row.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    // Eight partial sums: the same f64 precision, but the adds no longer wait on each other.
+    let mut acc = [0f64; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for k in 0..8 {
+            acc[k] += (c[k] as f64) * (c[k] as f64);
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| (v as f64) * (v as f64)).sum();
+    let ss = acc.iter().sum::<f64>() + tail;
     let scale = 1.0 / ((ss / row.len() as f64) as f32 + eps).sqrt();
     for (v, &g) in row.iter_mut().zip(w) {
         *v = *v * scale * g;
@@ -87,23 +98,11 @@ impl Rope {
     }
 }
 
-pub fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
-}
-
-/// GELU, tanh approximation (what Gemma was trained with).
-pub fn gelu_tanh(x: f32) -> f32 {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + 0.044715 * x * x)).tanh())
-}
-
-/// `gate[i] = act(gate[i]) · up[i]`.
-pub fn glu_in_place(gate: &mut [f32], up: &[f32], act: fn(f32) -> f32) {
+/// `gate[i] = act(gate[i]) · up[i]`, in parallel chunks.
+pub fn glu_in_place(gate: &mut [f32], up: &[f32], act: GateAct) {
     gate.par_chunks_mut(4096)
         .zip(up.par_chunks(4096))
-        .for_each(|(g, u)| {
-            g.iter_mut().zip(u).for_each(|(a, &b)| *a = act(*a) * b);
-        });
+        .for_each(|(g, u)| vmath::glu(g, u, act));
 }
 
 /// Natural-log softmax normaliser: returns (max, ln Σ exp(x - max)), summed in f64.

@@ -47,6 +47,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     sh.copy_from_slice(&h.to_le_bytes());
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b);
     let h = u16::from_le_bytes([b[2], b[3]]);

@@ -15,6 +15,7 @@ pub struct Iq1M;
 
 const BYTES: usize = 56;
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], out: &mut [f32]) {
     let (qs, rest) = b[..BYTES].split_at(32);
     let (qh, scales) = rest.split_at(16);

@@ -14,6 +14,7 @@ pub struct Iq1S;
 
 const BYTES: usize = 50;
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], out: &mut [f32]) {
     let d = read_f16(&b[0..2]);
     let (qs, qh) = b[2..BYTES].split_at(32);

@@ -14,6 +14,7 @@ pub struct Iq2S;
 
 const BYTES: usize = 82;
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], out: &mut [f32]) {
     let d = read_f16(&b[0..2]);
     let (qs, rest) = b[2..BYTES].split_at(32);

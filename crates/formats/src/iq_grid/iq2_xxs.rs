@@ -14,6 +14,7 @@ pub struct Iq2Xxs;
 
 const BYTES: usize = 66;
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], out: &mut [f32]) {
     let d = read_f16(&b[0..2]);
     for (g, out32) in b[2..BYTES].chunks_exact(8).zip(out.chunks_exact_mut(32)) {

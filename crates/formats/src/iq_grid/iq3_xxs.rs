@@ -14,6 +14,7 @@ pub struct Iq3Xxs;
 
 const BYTES: usize = 98;
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], out: &mut [f32]) {
     let d = read_f16(&b[0..2]);
     let (qs, scales_signs) = b[2..BYTES].split_at(64);

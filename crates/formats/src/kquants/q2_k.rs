@@ -61,6 +61,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(&b[80..]);
     let dmin = read_f16(&b[82..]);

@@ -56,6 +56,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(&b[108..]);
     let (hmask, qs, scales) = (&b[0..32], &b[32..96], &b[96..108]);

@@ -71,6 +71,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(&b[208..]);
     let (ql, qh, scales) = (&b[0..128], &b[128..192], &b[192..208]);

@@ -53,6 +53,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     }
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     for (o, &q) in y.iter_mut().zip(&b[4..260]) {

@@ -41,6 +41,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     pack_nibbles(&codes, &mut out[2..18]);
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b);
     for j in 0..QK / 2 {

@@ -42,6 +42,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     pack_nibbles(&codes, &mut out[6..22]);
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b);
     let q = unpack5(&b[2..6], &b[6..22]);

@@ -38,6 +38,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     pack_nibbles(&codes, &mut out[8..24]);
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b);
     let m = read_f16(&b[2..]);

@@ -46,6 +46,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     quantize_codes(x, imp, d_out, qs);
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b);
     for (o, &q) in y.iter_mut().zip(&b[2..34]) {

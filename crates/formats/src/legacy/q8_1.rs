@@ -16,6 +16,7 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     store_f16(&mut head[2..4], d * sum as f32);
 }
 
+#[inline(always)]
 fn dequantize_block(b: &[u8], y: &mut [f32]) {
     let d = read_f16(b);
     for (o, &q) in y.iter_mut().zip(&b[4..36]) {
