@@ -13,6 +13,8 @@
 //!   the whole batch by faer's GEMM, which reuses each weight across all tokens in registers.
 //! * Rows are split into chunks over the current rayon pool; the instruction-set level is
 //!   detected once ([`cpu`]); every SIMD kernel has a portable twin built from the same source.
+//!   At the AVX-512 level the VNNI kernels (`avx512`) take whole runs of rows for the types where
+//!   they measured faster; the other types keep the AVX2 kernels there.
 
 pub mod act;
 #[cfg(target_arch = "x86_64")]
