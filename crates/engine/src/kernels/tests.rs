@@ -113,6 +113,55 @@ fn simd_kernels_match_their_scalar_twins() {
     }
 }
 
+/// Multi-row kernels on every run length of rows, starting off the first row, each row against
+/// the scalar twin (32-block types on a width that is not a multiple of 256 too).
+#[test]
+fn multi_row_kernels_match_their_scalar_twins() {
+    let mut covered = 0;
+    for ty in TYPES {
+        for (rows, cols) in [(9, 256), (11, 544), (6, 768)] {
+            let Some(rb) = ty.row_bytes(cols as u64) else {
+                continue;
+            };
+            let data = quantized(ty, rows, cols, 17);
+            let w = QMatrix::new(ty, rows, cols, &data).unwrap();
+            let wf = dequantized(&w);
+            let x = noise(2 * cols, 19);
+            let mag = magnitudes(&wf, &x, rows, cols, 2);
+            let (kind, scalar) = kernel(ty, Level::Scalar).unwrap();
+            let acts = ActBatch::new(kind, &x, cols, 2);
+            for level in Level::supported() {
+                let Some((k2, f)) = rows_kernel(ty, level) else {
+                    continue;
+                };
+                assert_eq!(k2, kind);
+                covered += 1;
+                for t in 0..2 {
+                    // Groups start at row 1 so the first row is not at offset 0.
+                    for n in 1..rows {
+                        let rb = rb as usize;
+                        let mut got = vec![f32::NAN; n];
+                        f(&data[rb..rb * (n + 1)], rb, &acts.row(t), &mut got);
+                        for (i, &g) in got.iter().enumerate() {
+                            let r = i + 1;
+                            let want = scalar(w.row(r), &acts.row(t));
+                            let tol = 2e-6 * mag[t * rows + r] + 1e-6;
+                            assert!(
+                                (want - g).abs() <= tol,
+                                "{ty:?} {} {n} rows, row {r} token {t}: scalar {want} vs {g}",
+                                level.name()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if Level::supported().contains(&Level::Avx512) {
+        assert!(covered > 0, "no multi-row kernel was exercised");
+    }
+}
+
 #[test]
 fn scalar_twins_match_the_reference_within_activation_rounding() {
     for ty in TYPES {
@@ -175,8 +224,13 @@ fn scalar_twins_match_the_reference_within_activation_rounding() {
 /// Every public path (row kernels with Q8 or f32 activations, the GEMM path) on odd shapes.
 #[test]
 fn dispatch_paths_match_the_reference() {
-    for ty in TYPES {
-        let (rows, cols) = (13, 512);
+    for (ty, (rows, cols)) in TYPES
+        .into_iter()
+        .flat_map(|ty| [(ty, (13, 512)), (ty, (70, 576))])
+    {
+        if ty.row_bytes(cols as u64).is_none() {
+            continue;
+        }
         let data = quantized(ty, rows, cols, 9);
         let w = QMatrix::new(ty, rows, cols, &data).unwrap();
         let wf = dequantized(&w);
