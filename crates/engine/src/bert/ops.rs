@@ -1,5 +1,8 @@
 //! The element-wise and row-wise pieces of a BERT layer.
 
+use crate::kernels::cpu::{self, Level};
+use crate::model::vmath;
+
 /// Normalises each `gamma.len()`-wide row of `x` in place: `(x - mean) / sqrt(var + eps) * gamma + beta`
 /// with the biased variance, as PyTorch's LayerNorm. Two passes (mean, then squared deviations) so
 /// a large common offset in a row does not cancel away the variance.
@@ -42,12 +45,48 @@ pub fn erfc(x: f64) -> f64 {
     }
 }
 
-/// GELU with the exact (erf) definition, `x · Φ(x)`, which is what BERT was trained with — not
-/// the tanh approximation, which differs by up to ~1e-3.
-#[inline]
+/// GELU with the exact (erf) definition, `x · Φ(x) = x/2 · erfc(-x/√2)`, which is what BERT was
+/// trained with — not the tanh approximation, which differs by up to ~1e-3. Evaluated in f32 with
+/// [`erfc`]'s fit and the vectorisable exponential (relative error ~1e-6, checked against the f64
+/// definition), so a whole row runs as AVX2 code: the f64 libm version took a third of MiniLM's time.
+#[inline(always)]
 pub fn gelu(x: f32) -> f32 {
-    let x64 = x as f64;
-    (0.5 * x64 * erfc(-x64 * std::f64::consts::FRAC_1_SQRT_2)) as f32
+    const C: [f32; 10] = [
+        -1.265_512_2,
+        1.000_023_7,
+        0.374_091_96,
+        0.096_784_18,
+        -0.186_288_06,
+        0.278_868_07,
+        -1.135_204,
+        1.488_515_9,
+        -0.822_152_2,
+        0.170_872_77,
+    ];
+    let y = -x * std::f32::consts::FRAC_1_SQRT_2;
+    let z = y.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let mut poly = C[9];
+    for c in C[..9].iter().rev() {
+        poly = poly * t + c;
+    }
+    let r = t * vmath::exp(-z * z + poly);
+    let erfc = if y >= 0.0 { r } else { 2.0 - r };
+    0.5 * x * erfc
+}
+
+/// [`gelu`] over a slice, in an AVX2 copy when the CPU has it.
+pub fn gelu_in_place(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if cpu::detected() >= Level::Avx2 {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn wide(x: &mut [f32]) {
+            x.iter_mut().for_each(|v| *v = gelu(*v));
+        }
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        return unsafe { wide(x) };
+    }
+    x.iter_mut().for_each(|v| *v = gelu(*v));
 }
 
 /// In-place softmax of one row; subtracting the maximum keeps `exp` in range.
@@ -140,13 +179,13 @@ mod tests {
             let want = 0.5 * x as f64 * (1.0 + erf_series(x as f64 / 2f64.sqrt()));
             let got = gelu(x) as f64;
             assert!(
-                (got - want).abs() <= 2e-7 * want.abs().max(1e-3),
+                (got - want).abs() <= 3e-6 * want.abs().max(1e-3),
                 "gelu({x}) = {got}, want {want}"
             );
         }
         assert_eq!(gelu(0.0), 0.0);
         // Far from the tanh approximation at x = -3 (it gives -0.003637...).
-        assert!((gelu(-3.0) as f64 + 0.004_049_694_094_890_3).abs() < 1e-9);
+        assert!((gelu(-3.0) as f64 / -0.004_049_694_094_890_3 - 1.0).abs() < 2e-6);
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod config;
 mod error;
 mod forward;
 pub mod ops;
-mod vmath;
+pub(crate) mod vmath;
 mod weights;
 
 pub use config::{Arch, Config};
