@@ -71,9 +71,18 @@ impl Model<'_> {
         for (il, lw) in w.layers.iter().enumerate() {
             h.copy_from_slice(&x);
             ops::rms_norm_rows(&mut h, &lw.attn_norm, c.rms_eps);
-            matmul_with(&self.matmul, &lw.wq, &h, n, &mut q);
-            matmul_with(&self.matmul, &lw.wk, &h, n, &mut k);
-            matmul_with(&self.matmul, &lw.wv, &h, n, &mut v);
+            // Independent products share one parallel region (work-stealing across all three)
+            // instead of three, each ending in a barrier: that matters for single tokens.
+            let mm = &self.matmul;
+            rayon::join(
+                || matmul_with(mm, &lw.wq, &h, n, &mut q),
+                || {
+                    rayon::join(
+                        || matmul_with(mm, &lw.wk, &h, n, &mut k),
+                        || matmul_with(mm, &lw.wv, &h, n, &mut v),
+                    )
+                },
+            );
             if let Some(b) = &lw.bq {
                 ops::add_bias_rows(&mut q, b);
             }
@@ -115,8 +124,10 @@ impl Model<'_> {
 
             h.copy_from_slice(&x);
             ops::rms_norm_rows(&mut h, &lw.ffn_norm, c.rms_eps);
-            matmul_with(&self.matmul, &lw.ffn_gate, &h, n, &mut gate);
-            matmul_with(&self.matmul, &lw.ffn_up, &h, n, &mut up);
+            rayon::join(
+                || matmul_with(mm, &lw.ffn_gate, &h, n, &mut gate),
+                || matmul_with(mm, &lw.ffn_up, &h, n, &mut up),
+            );
             ops::glu_in_place(&mut gate, &up, act);
             matmul_with(&self.matmul, &lw.ffn_down, &gate, n, &mut o);
             if let Some(g) = &lw.post_ffn_norm {
