@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use lowbit_engine::bench::{self, Summary};
 use lowbit_engine::Model;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -118,7 +118,7 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-fn bench_one(args: &Args, path: &PathBuf, bandwidth: Option<f64>) -> Result<ModelResult> {
+fn bench_one(args: &Args, path: &Path, bandwidth: Option<f64>) -> Result<ModelResult> {
     bench::reset_peak_rss();
     let mf = ModelFile::open(path)?;
     let mut model =
