@@ -22,6 +22,21 @@ impl Model<'_> {
         cache: &mut KvCache,
         first_output: usize,
     ) -> Result<Vec<f32>> {
+        // Run the whole pass on a pool thread. Called from outside the pool, every parallel step
+        // would be injected into it while this thread blocks on a condition variable — hundreds
+        // of cross-thread wake-ups per generated token. From inside, each step is a cheap fork.
+        if rayon::current_thread_index().is_none() {
+            return rayon::scope(|_| self.forward_on_pool(tokens, cache, first_output));
+        }
+        self.forward_on_pool(tokens, cache, first_output)
+    }
+
+    fn forward_on_pool(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        first_output: usize,
+    ) -> Result<Vec<f32>> {
         let c = &self.config;
         let w = &self.weights;
         let n = tokens.len();
