@@ -65,7 +65,8 @@ impl<'a> SentenceEncoder<'a> {
 
     pub fn embed_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
         let seqs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        let hidden = forward::encode(&self.config, &self.weights, &seqs)?;
+        // On a pool thread, so the many parallel steps inside fork cheaply (see Model::forward).
+        let hidden = rayon::scope(|_| forward::encode(&self.config, &self.weights, &seqs))?;
         let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
         Ok(forward::pool(
             &self.sentence,
