@@ -46,35 +46,54 @@ pub fn weight_bytes_per_token(model: &Model) -> u64 {
     (layers + w.output.data.len()) as u64
 }
 
-/// Memory read bandwidth in bytes per second with the current rayon pool: the best of `reps`
-/// parallel sums over a buffer far larger than any cache. This is the ceiling generation runs
+/// Memory read bandwidth in bytes per second with the current rayon pool: the median of `reps`
+/// parallel sums over a buffer far larger than any cache (the median, because on a shared VM
+/// single passes swing by ±30%). This is the ceiling generation runs
 /// against, since every token streams all weights from memory once.
 pub fn read_bandwidth(buffer_bytes: usize, reps: usize) -> f64 {
     let n = buffer_bytes / 8;
     // Non-zero contents so the pages are really backed (a zeroed allocation can map one page).
     let buf: Vec<u64> = (0..n as u64).collect();
     let chunk = 1 << 16;
-    let mut best = 0f64;
+    let mut rates = Vec::with_capacity(reps.max(1));
     for _ in 0..reps.max(1) {
         let t = Instant::now();
         let s: u64 = buf
             .par_chunks(chunk)
-            .map(|c| {
-                // Four independent accumulators let the loads run ahead of the adds.
-                let mut acc = [0u64; 4];
-                for q in c.chunks_exact(4) {
-                    for i in 0..4 {
-                        acc[i] = acc[i].wrapping_add(q[i]);
-                    }
-                }
-                acc.iter().fold(0u64, |a, &b| a.wrapping_add(b))
-            })
+            .map(sum_words)
             .reduce(|| 0, u64::wrapping_add);
         let dt = t.elapsed().as_secs_f64();
         std::hint::black_box(s);
-        best = best.max((n * 8) as f64 / dt);
+        rates.push((n * 8) as f64 / dt);
     }
-    best
+    Summary::of(&rates).map_or(0.0, |s| s.median)
+}
+
+/// Wrapping sum of a slice with eight independent lanes, in an AVX2 copy where the CPU has it:
+/// the loads must run as wide and as far ahead as the kernels' do, or the probe under-reports.
+fn sum_words(c: &[u64]) -> u64 {
+    #[inline(always)]
+    fn body(c: &[u64]) -> u64 {
+        let mut acc = [0u64; 8];
+        let mut it = c.chunks_exact(8);
+        for q in &mut it {
+            for i in 0..8 {
+                acc[i] = acc[i].wrapping_add(q[i]);
+            }
+        }
+        let tail = it.remainder().iter().fold(0u64, |a, &b| a.wrapping_add(b));
+        acc.iter().fold(tail, |a, &b| a.wrapping_add(b))
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::cpu::detected() >= crate::kernels::cpu::Level::Avx2 {
+        #[target_feature(enable = "avx2")]
+        unsafe fn wide(c: &[u64]) -> u64 {
+            body(c)
+        }
+        // SAFETY: the CPU has AVX2 (checked above).
+        return unsafe { wide(c) };
+    }
+    body(c)
 }
 
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`); `None` elsewhere.

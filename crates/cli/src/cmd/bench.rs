@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.n_prompt == 0 && args.n_gen == 0 {
         bail!("nothing to measure: both -p and -n are 0");
     }
-    let bandwidth = (!args.no_bandwidth).then(|| bench::read_bandwidth(1 << 30, 5));
+    let bandwidth = (!args.no_bandwidth).then(|| bench::read_bandwidth(1 << 30, 10));
     let mut models = Vec::new();
     for path in &args.model {
         models.push(bench_one(&args, path, bandwidth)?);
