@@ -13,6 +13,7 @@ pub fn kernel(ty: GgmlType) -> Option<(ActKind, RowDot)> {
         GgmlType::Q8_0 => (ActKind::Q8x32, q8_0),
         GgmlType::Q4_K => (ActKind::Q8x256, q4_k),
         GgmlType::Q6_K => (ActKind::Q8x256, q6_k),
+        GgmlType::Q3_K => (ActKind::Q8x256, q3_k),
         GgmlType::F16 => (ActKind::F32, f16w),
         GgmlType::F32 => (ActKind::F32, f32w),
         GgmlType::Q4_1 => (ActKind::Q8x32, q4_1),
@@ -38,6 +39,9 @@ fn q4_k(w: &[u8], a: &ActRow) -> f32 {
 }
 fn q6_k(w: &[u8], a: &ActRow) -> f32 {
     unsafe { q6_k_impl(w, a) }
+}
+fn q3_k(w: &[u8], a: &ActRow) -> f32 {
+    unsafe { q3_k_impl(w, a) }
 }
 fn f32w(w: &[u8], a: &ActRow) -> f32 {
     unsafe { f32_impl(w, a.x) }
@@ -182,6 +186,66 @@ unsafe fn q4_k_impl(w: &[u8], a: &ActRow) -> f32 {
         mins += dx * f16(b.as_ptr().add(2)) * msum as f32;
     }
     hsum(acc) - mins
+}
+
+/// The sixteen 6-bit sub-block scales of a Q3_K super-block (packed in 12 bytes), minus 32.
+#[inline(always)]
+fn q3_k_scales(sc: &[u8]) -> [i32; 16] {
+    let mut out = [0i32; 16];
+    for (sub, o) in out.iter_mut().enumerate() {
+        let low = if sub < 8 { sc[sub] & 0xF } else { sc[sub - 8] >> 4 };
+        let high = (sc[8 + sub % 4] >> (2 * (sub / 4))) & 3;
+        *o = (low | (high << 4)) as i32 - 32;
+    }
+    out
+}
+
+/// Q3_K: each weight is a 2-bit code plus a high bit from `hmask`, `q = (code | high << 2) - 4`.
+/// The codes with their high bit (0..7, unsigned) meet the activations in `maddubs`; the −4 comes
+/// back per sub-block from the activation sums, scaled in integers.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q3_k_impl(w: &[u8], a: &ActRow) -> f32 {
+    let nb = a.d.len();
+    assert!(w.len() >= nb * 110 && a.qs.len() >= nb * 256 && a.bsums.len() >= nb * 16);
+    let m3 = _mm256_set1_epi8(3);
+    let one = _mm256_set1_epi8(1);
+    let mut acc = _mm256_setzero_ps();
+    for i in 0..nb {
+        let b = &w[110 * i..110 * i + 110];
+        let x = a.qs.as_ptr().add(256 * i);
+        let bs = &a.bsums[16 * i..16 * i + 16];
+        let sc = q3_k_scales(&b[96..108]);
+        let hm = _mm256_loadu_si256(b.as_ptr() as *const __m256i);
+        let mut isum = _mm256_setzero_si256();
+        for n in 0..2 {
+            let q = _mm256_loadu_si256(b.as_ptr().add(32 + 32 * n) as *const __m256i);
+            for j in 0..4 {
+                let code = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * j as i32)), m3);
+                let bit = 4 * n + j;
+                let high = _mm256_and_si256(
+                    _mm256_srl_epi16(hm, _mm_cvtsi32_si128(bit as i32)),
+                    one,
+                );
+                let v = _mm256_or_si256(code, _mm256_slli_epi16(high, 2));
+                let xv = _mm256_loadu_si256(x.add(128 * n + 32 * j) as *const __m256i);
+                let sub = 8 * n + 2 * j;
+                let p = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(v, xv),
+                    scale_pair(sc[sub], sc[sub + 1]),
+                );
+                isum = _mm256_add_epi32(isum, p);
+            }
+        }
+        let mut offset = 0i32;
+        for sub in 0..16 {
+            offset += sc[sub] * bs[sub] as i32;
+        }
+        // The −4 offset joins the integer sum before any rounding, as in the scalar twin.
+        let isum = _mm256_add_epi32(isum, _mm256_setr_epi32(-4 * offset, 0, 0, 0, 0, 0, 0, 0));
+        let k = *a.d.get_unchecked(i) * f16(b.as_ptr().add(108));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(k), acc);
+    }
+    hsum(acc)
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
