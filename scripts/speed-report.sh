@@ -17,7 +17,7 @@ lowbit="${LOWBIT_BIN:-$PWD/target/release/lowbit}"
 [ -f "$work/gemma3-f32.gguf" ] || "$lowbit" dequantize "$cache/models/gemma-3-270m-q4_k_m.gguf" "$work/gemma3-f32.gguf"
 q() { [ -f "$scratch/$1-$2.gguf" ] || "$LLAMA_BIN/llama-quantize" "$work/$1-f32.gguf" "$scratch/$1-$2.gguf" "$2" 2 >/dev/null 2>&1; }
 for t in F16 Q8_0 Q4_0 Q4_K_M Q2_K; do q smollm2 $t; q gemma3 $t; done
-run() { python3 scripts/vs-llama-bench.py --llama-bin "$LLAMA_BIN" --lowbit "$lowbit" "$@"; }
+run() { python3 scripts/vs-llama-bench.py --llama-bin "$LLAMA_BIN" --lowbit "$lowbit" -r "${REPS:-5}" "$@"; }
 echo "### SmolLM2-135M"
 run "F32=$work/smollm2-f32.gguf" "F16=$scratch/smollm2-F16.gguf" "Q8_0=$scratch/smollm2-Q8_0.gguf" \
     "Q4_0=$scratch/smollm2-Q4_0.gguf" "Q4_K_M=$scratch/smollm2-Q4_K_M.gguf" "Q2_K=$scratch/smollm2-Q2_K.gguf"
