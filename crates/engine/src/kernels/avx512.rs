@@ -16,6 +16,7 @@
 //! Every kernel is exact in integers per block and only the float accumulation order differs
 //! from the portable twins, so the twin tests bound them tightly.
 
+use super::avx2::{f16, hsum};
 use super::act::{ActKind, ActRow};
 use super::RowsDot;
 use lowbit_formats::GgmlType;
@@ -60,19 +61,6 @@ rows!(
     iq4_nl = Iq4Nl,
     mxfp4 = Mxfp4
 );
-
-#[inline(always)]
-unsafe fn f16(p: *const u8) -> f32 {
-    let bits = (p as *const u16).read_unaligned();
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-}
-
-#[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
-}
 
 /// The 32 nibbles of a 16-byte array in element order (low nibbles, then high nibbles).
 #[inline(always)]
