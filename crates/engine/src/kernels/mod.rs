@@ -22,7 +22,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod cpu;
-mod dot_float;
+pub(crate) mod dot_float;
 mod dot_kquants;
 mod dot_legacy;
 mod gemm;

@@ -82,27 +82,9 @@ pub fn glu(gate: &mut [f32], up: &[f32], act: GateAct) {
     glu_body(gate, up, act)
 }
 
-/// Σ a·b with sixteen independent accumulators, so the adds vectorise.
-#[inline(always)]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 16];
-    let mut ca = a.chunks_exact(16);
-    let mut cb = b.chunks_exact(16);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for k in 0..16 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    acc.iter().sum::<f32>() + tail
-}
+/// Σ a·b with sixteen independent accumulators, so the adds vectorise (the kernels' float dot,
+/// inlined so it takes the width of the function that calls it).
+pub use crate::kernels::dot_float::dot;
 
 /// `s[i] = exp(s[i] - max(s))` in place; returns the sum of the results.
 #[inline(always)]
