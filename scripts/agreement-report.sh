@@ -9,21 +9,9 @@
 # log-probability bases (Gemma-3's vocabulary is 262,144 tokens). Takes about an hour on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${LLAMA_BIN:?set LLAMA_BIN to a llama.cpp build/bin folder}"
-cache="${LOWBIT_CACHE:-$HOME/.cache/lowbit}"
-work="$cache/report"
-scratch="${SCRATCH:-$cache/agreement}"
-mkdir -p "$work" "$scratch"
-if [ -z "${LOWBIT_BIN:-}" ]; then cargo build --release -q -p lowbit-cli; fi
-lowbit="${LOWBIT_BIN:-$PWD/target/release/lowbit}"
-text="$(cd .. && pwd)/shared/data/wikitext2-test.txt"
-
-# F32 references: the shipped models expanded (their original types then requantize losslessly).
-[ -f "$work/smollm2-f32.gguf" ] || "$lowbit" dequantize "$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf" "$work/smollm2-f32.gguf"
-[ -f "$work/gemma3-f32.gguf" ] || "$lowbit" dequantize "$cache/models/gemma-3-270m-q4_k_m.gguf" "$work/gemma3-f32.gguf"
+source scripts/report-env.sh agreement
 # The quantized files come from llama-quantize, so both tools evaluate the very same bytes.
-q() { [ -f "$scratch/$1-$2.gguf" ] || "$LLAMA_BIN/llama-quantize" "$work/$1-f32.gguf" "$scratch/$1-$2.gguf" "$2" 2 >/dev/null 2>&1; }
-q smollm2 Q8_0; q smollm2 Q4_0; q gemma3 Q8_0; q gemma3 Q5_0
+llama_quant smollm2 Q8_0; llama_quant smollm2 Q4_0; llama_quant gemma3 Q8_0; llama_quant gemma3 Q5_0
 
 run() { python3 scripts/vs-llama-perplexity.py --llama-bin "$LLAMA_BIN" --lowbit "$lowbit" --text "$text" --work "$scratch" "$@"; }
 echo "### SmolLM2-135M"

@@ -8,18 +8,12 @@
 # the models (scripts/fetch-models.sh), the oracle venv (scripts/test.sh makes it), ../shared/data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${LLAMA_BIN:?set LLAMA_BIN to a llama.cpp build/bin folder}"
-cache="${LOWBIT_CACHE:-$HOME/.cache/lowbit}"
-work="$cache/report"
-mkdir -p "$work"
+source scripts/report-env.sh report
 py="$cache/venv/bin/python"
-cargo build --release -q -p lowbit-cli
-export LOWBIT_BIN="$PWD/target/release/lowbit"
+export LOWBIT_BIN="$lowbit"
 valid="$(cd .. && pwd)/shared/data/wikitext2-valid.txt"
 
-# References: F32 expansions of the shipped models, MiniLM's matrices as a GGUF.
-[ -f "$work/smollm2-f32.gguf" ] || "$LOWBIT_BIN" dequantize "$cache/models/SmolLM2-135M-Instruct.Q4_1.gguf" "$work/smollm2-f32.gguf"
-[ -f "$work/gemma3-f32.gguf" ] || "$LOWBIT_BIN" dequantize "$cache/models/gemma-3-270m-q4_k_m.gguf" "$work/gemma3-f32.gguf"
+# References: F32 expansions of the shipped models (report-env.sh), MiniLM's matrices as a GGUF.
 [ -f "$work/minilm-f32.gguf" ] || "$py" scripts/minilm-to-gguf.py "$cache/models/all-MiniLM-L6-v2" "$work/minilm-f32.gguf"
 # Importance matrices from llama.cpp itself, on the validation split (never the evaluation text).
 for m in smollm2 gemma3; do
