@@ -3,6 +3,7 @@
 //! File code, the quantize pipeline and (later) the engine only ever see `&dyn BlockFormat`, so a
 //! new block type is one file plus one line in [`crate::registry`].
 
+use crate::grid::BlockGrid;
 use crate::{FormatError, GgmlType};
 
 /// A row-oriented block format: a row of `n` reals is stored as `n / block_elems()` blocks of
@@ -39,6 +40,12 @@ pub trait BlockFormat: Send + Sync {
 
     /// Dequantizes one row; `dst.len()` elements from `dst.len() / block_elems()` blocks of `src`.
     fn dequantize_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError>;
+
+    /// Where this type keeps its scales and codes, for fixed-scale encoding ([`crate::grid`]);
+    /// None for float and read-only types.
+    fn grid(&self) -> Option<&'static dyn BlockGrid> {
+        None
+    }
 }
 
 /// Checks the slice lengths shared by every implementation; returns the number of blocks.

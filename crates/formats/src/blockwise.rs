@@ -53,7 +53,17 @@ pub fn dequantize_blocks(
 
 /// Implements [`crate::BlockFormat`] for a unit struct from its two block functions.
 macro_rules! impl_block_format {
+    ($name:ident, $ty:expr, $quant:path, $dequant:path, grid) => {
+        $crate::blockwise::impl_block_format!(@impl $name, $ty, $quant, $dequant,
+            fn grid(&self) -> Option<&'static dyn $crate::grid::BlockGrid> {
+                Some(&$name)
+            }
+        );
+    };
     ($name:ident, $ty:expr, $quant:path, $dequant:path) => {
+        $crate::blockwise::impl_block_format!(@impl $name, $ty, $quant, $dequant,);
+    };
+    (@impl $name:ident, $ty:expr, $quant:path, $dequant:path, $($extra:item)*) => {
         impl $crate::block::BlockFormat for $name {
             fn ty(&self) -> $crate::GgmlType {
                 $ty
@@ -101,6 +111,7 @@ macro_rules! impl_block_format {
                 }
                 $crate::blockwise::dequantize_blocks($ty, src, dst, $dequant)
             }
+            $($extra)*
         }
     };
 }

@@ -37,6 +37,13 @@ pub fn f16_bits_to_f32(b: u16) -> f32 {
     half::f16::from_bits(b).to_f32()
 }
 
+/// `x` rounded to the nearest f16 (as a scale stored in f16 reads back), saturating at ±65504
+/// so a huge scale stays finite.
+#[inline]
+pub fn round_f16(x: f32) -> f32 {
+    f16_bits_to_f32(f32_to_f16_bits(x.clamp(-65504.0, 65504.0)))
+}
+
 /// Reads a little-endian f16 at `bytes[0..2]` as f32; the scale field of most block types.
 #[inline]
 pub fn read_f16(bytes: &[u8]) -> f32 {

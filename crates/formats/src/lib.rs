@@ -6,6 +6,7 @@
 //!
 //! - [`GgmlType`]: ids, names and block geometry of every GGUF tensor type.
 //! - [`BlockFormat`]: the one trait every block type implements; [`block_format`] finds it.
+//! - [`grid`]: fixed-scale encoding — fit a row's scales, then set its codes one by one (GPTQ).
 
 pub mod affine;
 pub mod block;
@@ -14,6 +15,7 @@ mod error;
 pub mod fallback;
 pub mod float;
 pub mod fp8;
+pub mod grid;
 pub mod iq4;
 pub mod iq_grid;
 pub mod kquants;

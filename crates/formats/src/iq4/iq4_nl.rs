@@ -5,6 +5,7 @@ use super::codebook::{grid, KVALUES};
 use crate::blockwise::{impl_block_format, store_f16};
 use crate::float::read_f16;
 use crate::search::{assign, deltas, fit, normaliser, weights, Offset, Plan};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::GgmlType;
 
 pub struct IQ4_NL;
@@ -49,4 +50,34 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(IQ4_NL, GgmlType::IQ4_NL, quantize_block, dequantize_block);
+impl_block_format!(IQ4_NL, GgmlType::IQ4_NL, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for IQ4_NL {
+    fn group(&self) -> usize {
+        32
+    }
+    fn levels(&self) -> Levels {
+        Levels::Iq4
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(b),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        for j in 0..16 {
+            codes[j] = b[2 + j] & 15;
+            codes[j + 16] = b[2 + j] >> 4;
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        for j in 0..16 {
+            b[2 + j] = (codes[j] & 15) | (codes[j + 16] << 4);
+        }
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        let d = read_f16(b);
+        store_f16(&mut b[0..2], d * r);
+    }
+}

@@ -6,6 +6,8 @@ use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::kquants::superblock::{no_reference, quantize_symmetric, super_plan};
 use crate::search::{deltas, IntLevels, Plan};
+use crate::blockwise::store_f16;
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::GgmlType;
 
 pub struct IQ4_XS;
@@ -64,4 +66,48 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(IQ4_XS, GgmlType::IQ4_XS, quantize_block, dequantize_block);
+impl_block_format!(IQ4_XS, GgmlType::IQ4_XS, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for IQ4_XS {
+    fn group(&self) -> usize {
+        32
+    }
+    fn levels(&self) -> Levels {
+        Levels::Iq4
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        let d = read_f16(b);
+        let h = u16::from_le_bytes([b[2], b[3]]);
+        let sl = &b[4..8];
+        for (ib, p) in out.iter_mut().enumerate().take(8) {
+            let ls = ((sl[ib / 2] >> (4 * (ib % 2))) & 0xF) as i32
+                | ((((h >> (2 * ib)) & 3) as i32) << 4);
+            *p = GroupParams {
+                scale: d * (ls - 32) as f32,
+                ..Default::default()
+            };
+        }
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        let qs = &b[8..136];
+        for ib in 0..8 {
+            for j in 0..16 {
+                let q = qs[16 * ib + j];
+                codes[32 * ib + j] = q & 15;
+                codes[32 * ib + 16 + j] = q >> 4;
+            }
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        let qs = &mut b[8..136];
+        for ib in 0..8 {
+            for j in 0..16 {
+                qs[16 * ib + j] = (codes[32 * ib + j] & 15) | (codes[32 * ib + 16 + j] << 4);
+            }
+        }
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        let d = read_f16(b);
+        store_f16(&mut b[0..2], d * r);
+    }
+}

@@ -1,7 +1,8 @@
 //! Q2_K: 16 sub-blocks of 16, 2-bit codes, 4-bit scale and min per sub-block (one byte each:
 //! scale low, min high), f16 `d` and `dmin`; value = d·sc·q − dmin·m.
 
-use super::superblock::{quantize_affine, super_plan, Quantized, QK_K};
+use super::superblock::{quantize_affine, rescale_f16_at, sub_code, super_plan, Quantized, QK_K};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -75,4 +76,51 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q2_K, GgmlType::Q2_K, quantize_block, dequantize_block);
+impl_block_format!(Q2_K, GgmlType::Q2_K, quantize_block, dequantize_block, grid);
+
+/// Element 128n + 32k + l: byte 16 + 32n + l, bits 2k.
+#[inline]
+fn q2_place(e: usize) -> (usize, usize) {
+    (16 + 32 * (e / 128) + e % 32, 2 * ((e / 32) % 4))
+}
+
+impl BlockGrid for Q2_K {
+    fn group(&self) -> usize {
+        16
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: 0, hi: 3 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        let (d, dmin) = (read_f16(&b[80..]), read_f16(&b[82..]));
+        for (j, p) in out.iter_mut().enumerate().take(16) {
+            let sc = b[j];
+            *p = GroupParams {
+                scale: d * (sc & 0xF) as f32,
+                offset: -(dmin * (sc >> 4) as f32),
+                zero: 0.0,
+            };
+        }
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        for (e, c) in codes.iter_mut().enumerate().take(QK_K) {
+            let (byte, shift) = q2_place(e);
+            *c = (b[byte] >> shift) & 3;
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        b[16..80].fill(0);
+        for (e, &c) in codes.iter().enumerate().take(QK_K) {
+            let (byte, shift) = q2_place(e);
+            b[byte] |= (c & 3) << shift;
+        }
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16_at(b, 80, r);
+    }
+    fn set_params(&self, b: &mut [u8], j: usize, p: GroupParams) -> bool {
+        let (d, dmin) = (read_f16(&b[80..]), read_f16(&b[82..]));
+        b[j] = sub_code(p.scale, d, 15) | (sub_code(-p.offset, dmin, 15) << 4);
+        true
+    }
+}

@@ -2,7 +2,8 @@
 //! value = d·sc·q − dmin·m.
 
 use super::scales6;
-use super::superblock::{quantize_affine, super_plan, Quantized};
+use super::superblock::{quantize_affine, rescale_f16_at, sub_code, super_plan, Quantized};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -78,4 +79,41 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q4_K, GgmlType::Q4_K, quantize_block, dequantize_block);
+impl_block_format!(Q4_K, GgmlType::Q4_K, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q4_K {
+    fn group(&self) -> usize {
+        32
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: 0, hi: 15 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        scales6::params(b, out);
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        let qs = &b[16..144];
+        for c in 0..4 {
+            for l in 0..32 {
+                let q = qs[32 * c + l];
+                codes[64 * c + l] = q & 0xF;
+                codes[64 * c + 32 + l] = q >> 4;
+            }
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        let qs = &mut b[16..144];
+        for c in 0..4 {
+            for l in 0..32 {
+                qs[32 * c + l] = (codes[64 * c + l] & 0xF) | (codes[64 * c + 32 + l] << 4);
+            }
+        }
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16_at(b, 0, r);
+    }
+    fn set_params(&self, b: &mut [u8], j: usize, p: GroupParams) -> bool {
+        scales6::set(b, j, p, sub_code);
+        true
+    }
+}

@@ -2,7 +2,8 @@
 //! and min per sub-block, f16 `d`, `dmin`; value = d·sc·q − dmin·m.
 
 use super::scales6;
-use super::superblock::{no_reference, quantize_affine, super_plan};
+use super::superblock::{no_reference, quantize_affine, rescale_f16_at, sub_code, super_plan};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -71,4 +72,48 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q5_K, GgmlType::Q5_K, quantize_block, dequantize_block);
+impl_block_format!(Q5_K, GgmlType::Q5_K, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q5_K {
+    fn group(&self) -> usize {
+        32
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: 0, hi: 31 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        scales6::params(b, out);
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        let (qh, qs) = (&b[16..48], &b[48..176]);
+        for j in 0..8 {
+            let shift = 4 * (j % 2);
+            for l in 0..32 {
+                codes[32 * j + l] =
+                    ((qs[32 * (j / 2) + l] >> shift) & 0xF) | (((qh[l] >> j) & 1) << 4);
+            }
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        let (qh, qs) = b[16..176].split_at_mut(32);
+        qh.fill(0);
+        for j in 0..8 {
+            for l in 0..32 {
+                let q = codes[32 * j + l];
+                if j % 2 == 0 {
+                    qs[32 * (j / 2) + l] = q & 0xF;
+                } else {
+                    qs[32 * (j / 2) + l] |= (q & 0xF) << 4;
+                }
+                qh[l] |= (q >> 4) << j;
+            }
+        }
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16_at(b, 0, r);
+    }
+    fn set_params(&self, b: &mut [u8], j: usize, p: GroupParams) -> bool {
+        scales6::set(b, j, p, sub_code);
+        true
+    }
+}

@@ -1,7 +1,8 @@
 //! Q6_K: 16 sub-blocks of 16, 6-bit signed codes (low nibbles in `ql`, top two bits in `qh`),
 //! int8 sub-scales, f16 `d`; value = d·sc·(q−32).
 
-use super::superblock::{quantize_symmetric, super_plan, Quantized, QK_K};
+use super::superblock::{quantize_symmetric, rescale_f16_at, super_plan, Quantized, QK_K};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -99,4 +100,42 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q6_K, GgmlType::Q6_K, quantize_block, dequantize_block);
+impl_block_format!(Q6_K, GgmlType::Q6_K, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q6_K {
+    fn group(&self) -> usize {
+        16
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: -32, hi: 31 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        let d = read_f16(&b[208..]);
+        for (j, p) in out.iter_mut().enumerate().take(16) {
+            *p = GroupParams {
+                scale: d * (b[192 + j] as i8) as f32,
+                ..Default::default()
+            };
+        }
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        for (e, c) in codes.iter_mut().enumerate().take(QK_K) {
+            let (lb, ls, hb, hs) = place(e);
+            *c = ((b[lb] >> ls) & 0xF) | (((b[128 + hb] >> hs) & 3) << 4);
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        let (ql, rest) = b.split_at_mut(128);
+        let qh = &mut rest[..64];
+        ql.fill(0);
+        qh.fill(0);
+        for (e, &q) in codes.iter().enumerate().take(QK_K) {
+            let (lb, ls, hb, hs) = place(e);
+            ql[lb] |= (q & 0xF) << ls;
+            qh[hb] |= (q >> 4) << hs;
+        }
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16_at(b, 208, r);
+    }
+}

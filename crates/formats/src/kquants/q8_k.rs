@@ -2,6 +2,7 @@
 //! activation format for k-quant dot products); value = d·q.
 
 use crate::blockwise::impl_block_format;
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::search::{assign, deltas, fit, normaliser, weights, IntLevels, Offset, Plan};
 use crate::GgmlType;
 
@@ -61,4 +62,40 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q8_K, GgmlType::Q8_K, quantize_block, dequantize_block);
+impl_block_format!(Q8_K, GgmlType::Q8_K, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q8_K {
+    fn group(&self) -> usize {
+        256
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: -127, hi: 127 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        for (c, &q) in codes.iter_mut().zip(&b[4..260]) {
+            *c = ((q as i8).max(-127) as i32 + 127) as u8;
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        let (qs, bsums) = b[4..].split_at_mut(256);
+        for (j, sum) in bsums[..32].chunks_exact_mut(2).enumerate() {
+            let mut s = 0i16;
+            for (k, &c) in codes[16 * j..16 * j + 16].iter().enumerate() {
+                let q = c as i16 - 127;
+                qs[16 * j + k] = q as i8 as u8;
+                s += q;
+            }
+            sum.copy_from_slice(&s.to_le_bytes());
+        }
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        let d = f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * r;
+        b[..4].copy_from_slice(&d.to_le_bytes());
+    }
+}

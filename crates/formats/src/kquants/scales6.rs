@@ -29,3 +29,32 @@ pub fn get(q: &[u8], j: usize) -> (u8, u8) {
         )
     }
 }
+
+/// The group parameters of a Q4_K/Q5_K block (`d`, `dmin` at bytes 0..4, scales at 4..16):
+/// `value = d·sc·q − dmin·m`, exactly the products the readers form.
+pub fn params(b: &[u8], out: &mut [crate::grid::GroupParams]) {
+    let d = crate::float::read_f16(b);
+    let dmin = crate::float::read_f16(&b[2..]);
+    for (j, p) in out.iter_mut().enumerate().take(8) {
+        let (sc, m) = get(&b[4..16], j);
+        *p = crate::grid::GroupParams {
+            scale: d * sc as f32,
+            offset: -(dmin * m as f32),
+            zero: 0.0,
+        };
+    }
+}
+
+/// Sets sub-block `j`'s scale and min codes nearest `p` against the kept `d`, `dmin`.
+pub fn set(b: &mut [u8], j: usize, p: crate::grid::GroupParams, code: fn(f32, f32, u8) -> u8) {
+    let d = crate::float::read_f16(b);
+    let dmin = crate::float::read_f16(&b[2..]);
+    let mut sc = [0u8; 16];
+    let mut m = [0u8; 16];
+    for k in 0..8 {
+        (sc[k], m[k]) = get(&b[4..16], k);
+    }
+    sc[j] = code(p.scale, d, 63);
+    m[j] = code(-p.offset, dmin, 63);
+    pack(&sc, &m, &mut b[4..16]);
+}

@@ -266,3 +266,20 @@ fn code_of(v: f32, d: f32, grid: &IntLevels) -> u8 {
     let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
     grid.code(v * inv)
 }
+
+/// Multiplies the f16 super-scale at `b[off..off + 2]` by `r` (fixed-scale encoding's clipping).
+#[inline]
+pub fn rescale_f16_at(b: &mut [u8], off: usize, r: f32) {
+    let d = crate::float::read_f16(&b[off..]);
+    store_f16(&mut b[off..off + 2], d * r);
+}
+
+/// The code `0..=max` whose multiple of `unit` is nearest `v` (0 when `unit` is 0): a sub-block
+/// scale or min set against a kept super-scale.
+#[inline]
+pub fn sub_code(v: f32, unit: f32, max: u8) -> u8 {
+    if !(unit != 0.0 && unit.is_finite()) {
+        return 0;
+    }
+    (v / unit).round_ties_even().clamp(0.0, max as f32) as u8
+}

@@ -141,3 +141,27 @@ pub fn unpack5(qh: &[u8], qs: &[u8]) -> [u8; QK] {
     }
     out
 }
+
+/// Inverse of [`pack_nibbles`].
+#[inline]
+pub fn unpack_nibbles(qs: &[u8], codes: &mut [u8]) {
+    for j in 0..QK / 2 {
+        codes[j] = qs[j] & 15;
+        codes[j + 16] = qs[j] >> 4;
+    }
+}
+
+/// Multiplies the f16 at `b[0..2]` by `r` (clamped into f16 range, as stored scales are).
+#[inline]
+pub fn rescale_f16(b: &mut [u8], r: f32) {
+    let d = crate::float::read_f16(b);
+    store_f16(b, d * r);
+}
+
+/// Codes into a fixed-size array (the packers take whole blocks).
+#[inline]
+pub fn block_codes(codes: &[u8]) -> [u8; QK] {
+    let mut c = [0u8; QK];
+    c.copy_from_slice(&codes[..QK]);
+    c
+}

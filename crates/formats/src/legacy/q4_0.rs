@@ -1,6 +1,7 @@
 //! Q4_0: 32 elements, f16 scale `d`, 4-bit codes; value = d·(code − 8).
 
-use super::common::{pack_nibbles, quantize_scaled, QK};
+use super::common::{block_codes, pack_nibbles, quantize_scaled, rescale_f16, unpack_nibbles, QK};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -51,4 +52,28 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q4_0, GgmlType::Q4_0, quantize_block, dequantize_block);
+impl_block_format!(Q4_0, GgmlType::Q4_0, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q4_0 {
+    fn group(&self) -> usize {
+        QK
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: -8, hi: 7 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(b),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        unpack_nibbles(&b[2..18], codes);
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        pack_nibbles(&block_codes(codes), &mut b[2..18]);
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16(b, r);
+    }
+}

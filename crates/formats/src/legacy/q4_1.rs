@@ -1,6 +1,8 @@
 //! Q4_1: 32 elements, f16 scale `d` and offset `m`, 4-bit codes; value = d·code + m.
 
-use super::common::{pack_nibbles, quantize_affine, QK};
+use super::common::{block_codes, pack_nibbles, quantize_affine, rescale_f16, unpack_nibbles, QK};
+use crate::blockwise::store_f16;
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -48,4 +50,34 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q4_1, GgmlType::Q4_1, quantize_block, dequantize_block);
+impl_block_format!(Q4_1, GgmlType::Q4_1, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q4_1 {
+    fn group(&self) -> usize {
+        QK
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: 0, hi: 15 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(b),
+            offset: read_f16(&b[2..]),
+            zero: 0.0,
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        unpack_nibbles(&b[4..20], codes);
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        pack_nibbles(&block_codes(codes), &mut b[4..20]);
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16(b, r);
+    }
+    fn set_params(&self, b: &mut [u8], _j: usize, p: GroupParams) -> bool {
+        store_f16(&mut b[0..2], p.scale);
+        store_f16(&mut b[2..4], p.offset);
+        true
+    }
+}

@@ -1,7 +1,8 @@
 //! Q5_0: 32 elements, f16 scale `d`, 5-bit codes (4 low bits in nibbles, fifth bits in a u32);
 //! value = d·(code − 16).
 
-use super::common::{pack_high_bits, pack_nibbles, quantize_scaled, unpack5, QK};
+use crate::grid::{BlockGrid, GroupParams, Levels};
+use super::common::{block_codes, rescale_f16, pack_high_bits, pack_nibbles, quantize_scaled, unpack5, QK};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -51,4 +52,30 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q5_0, GgmlType::Q5_0, quantize_block, dequantize_block);
+impl_block_format!(Q5_0, GgmlType::Q5_0, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q5_0 {
+    fn group(&self) -> usize {
+        QK
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: -16, hi: 15 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(b),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        codes[..QK].copy_from_slice(&unpack5(&b[2..6], &b[6..22]));
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        let c = block_codes(codes);
+        pack_high_bits(&c, &mut b[2..6]);
+        pack_nibbles(&c, &mut b[6..22]);
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16(b, r);
+    }
+}

@@ -1,6 +1,8 @@
 //! Q5_1: 32 elements, f16 scale `d` and offset `m`, 5-bit codes; value = d·code + m.
 
-use super::common::{pack_high_bits, pack_nibbles, quantize_affine, unpack5, QK};
+use crate::blockwise::store_f16;
+use crate::grid::{BlockGrid, GroupParams, Levels};
+use super::common::{block_codes, rescale_f16, pack_high_bits, pack_nibbles, quantize_affine, unpack5, QK};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -48,4 +50,36 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q5_1, GgmlType::Q5_1, quantize_block, dequantize_block);
+impl_block_format!(Q5_1, GgmlType::Q5_1, quantize_block, dequantize_block, grid);
+
+impl BlockGrid for Q5_1 {
+    fn group(&self) -> usize {
+        QK
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: 0, hi: 31 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(b),
+            offset: read_f16(&b[2..]),
+            zero: 0.0,
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        codes[..QK].copy_from_slice(&unpack5(&b[4..8], &b[8..24]));
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        let c = block_codes(codes);
+        pack_high_bits(&c, &mut b[4..8]);
+        pack_nibbles(&c, &mut b[8..24]);
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16(b, r);
+    }
+    fn set_params(&self, b: &mut [u8], _j: usize, p: GroupParams) -> bool {
+        store_f16(&mut b[0..2], p.scale);
+        store_f16(&mut b[2..4], p.offset);
+        true
+    }
+}

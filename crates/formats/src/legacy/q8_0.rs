@@ -1,6 +1,7 @@
 //! Q8_0: 32 elements, f16 scale `d`, int8 codes; value = d·code.
 
-use super::common::{quantize_scaled, QK};
+use super::common::{quantize_scaled, rescale_f16, QK};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -54,4 +55,48 @@ fn dequantize_block(b: &[u8], y: &mut [f32]) {
     }
 }
 
-impl_block_format!(Q8_0, GgmlType::Q8_0, quantize_block, dequantize_block);
+impl_block_format!(Q8_0, GgmlType::Q8_0, quantize_block, dequantize_block, grid);
+
+/// Stored int8 ↔ code (level + 127); a foreign −128 reads as −127, the nearest level lowbit writes.
+#[inline]
+pub(super) fn read_int8_codes(qs: &[u8], codes: &mut [u8]) {
+    for (c, &q) in codes.iter_mut().zip(qs) {
+        *c = ((q as i8).max(-127) as i32 + 127) as u8;
+    }
+}
+
+/// Writes codes as int8; returns their sum (Q8_1 stores it).
+#[inline]
+pub(super) fn write_int8_codes(qs: &mut [u8], codes: &[u8]) -> i32 {
+    let mut sum = 0;
+    for (q, &c) in qs.iter_mut().zip(codes) {
+        let v = c as i32 - 127;
+        sum += v;
+        *q = v as i8 as u8;
+    }
+    sum
+}
+
+impl BlockGrid for Q8_0 {
+    fn group(&self) -> usize {
+        QK
+    }
+    fn levels(&self) -> Levels {
+        Levels::Int { lo: -127, hi: 127 }
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(b),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        read_int8_codes(&b[2..34], codes);
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        write_int8_codes(&mut b[2..34], codes);
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        rescale_f16(b, r);
+    }
+}

@@ -5,6 +5,7 @@
 use super::e8m0::e8m0_to_f32_half;
 use crate::block::{check_row, BlockFormat};
 use crate::blockwise::{blocks, dequantize_blocks};
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::{FormatError, GgmlType};
 
 pub struct Mxfp4;
@@ -22,7 +23,7 @@ const MIDPOINTS: [f32; 7] = [0.5, 1.5, 2.5, 3.5, 5.0, 7.0, 10.0];
 /// The nearest code to `t` (already divided by the half-scale). Zero is always code 0, never the
 /// negative zero code 8, matching ggml.
 #[inline]
-fn nearest_code(t: f32) -> u8 {
+pub(crate) fn nearest_code(t: f32) -> u8 {
     let a = t.abs();
     let m = MIDPOINTS.iter().map(|&p| (a > p) as u8).sum::<u8>();
     if m != 0 && t < 0.0 {
@@ -110,6 +111,38 @@ fn quantize_block(x: &[f32], w: Option<&[f32]>, out: &mut [u8]) {
     }
 }
 
+impl BlockGrid for Mxfp4 {
+    fn group(&self) -> usize {
+        QK
+    }
+    fn levels(&self) -> Levels {
+        Levels::Mxfp4
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: e8m0_to_f32_half(b[0]),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        for j in 0..QK / 2 {
+            codes[j] = b[1 + j] & 15;
+            codes[j + QK / 2] = b[1 + j] >> 4;
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        for j in 0..QK / 2 {
+            b[1 + j] = (codes[j] & 15) | (codes[j + QK / 2] << 4);
+        }
+    }
+    /// The scale is a power of two: it moves down one step once `r` is nearer half than one.
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        if r < std::f32::consts::FRAC_1_SQRT_2 && b[0] > 0 {
+            b[0] -= 1;
+        }
+    }
+}
+
 impl BlockFormat for Mxfp4 {
     fn ty(&self) -> GgmlType {
         GgmlType::MXFP4
@@ -126,6 +159,10 @@ impl BlockFormat for Mxfp4 {
             quantize_block(x, w, out);
         });
         Ok(())
+    }
+
+    fn grid(&self) -> Option<&'static dyn BlockGrid> {
+        Some(&Mxfp4)
     }
 
     fn dequantize_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {

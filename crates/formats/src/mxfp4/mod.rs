@@ -6,6 +6,7 @@ mod format;
 
 pub use e8m0::{e8m0_to_f32, e8m0_to_f32_half};
 pub use format::{Mxfp4, E2M1_DOUBLED};
+pub(crate) use format::nearest_code;
 
 use crate::block::BlockFormat;
 use crate::GgmlType;

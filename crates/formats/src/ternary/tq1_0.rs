@@ -11,6 +11,8 @@ use super::quantize_block;
 use crate::block::{check_row, BlockFormat};
 use crate::blockwise::{blocks, dequantize_blocks};
 use crate::float::read_f16;
+use crate::blockwise::store_f16;
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::{FormatError, GgmlType};
 
 pub struct Tq1_0;
@@ -34,6 +36,59 @@ fn trit(byte: u8, n: usize) -> i8 {
     (((q as u16) * 3) >> 8) as i8 - 1
 }
 
+/// Writes 256 trit codes (0, 1, 2) into `qs` and `qh` in ggml's order.
+fn pack_trits(c: &[u8], out: &mut [u8]) {
+    for m in 0..32 {
+        out[m] = pack5([c[m], c[m + 32], c[m + 64], c[m + 96], c[m + 128]]);
+    }
+    for m in 0..16 {
+        let c = &c[160..];
+        out[32 + m] = pack5([c[m], c[m + 16], c[m + 32], c[m + 48], c[m + 64]]);
+    }
+    for j in 0..QH {
+        let c = &c[240..];
+        out[QS + j] = pack5([c[j], c[j + 4], c[j + 8], c[j + 12], 0]);
+    }
+}
+
+impl BlockGrid for Tq1_0 {
+    fn group(&self) -> usize {
+        256
+    }
+    fn levels(&self) -> Levels {
+        Levels::Ternary
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(&b[D_OFF..]),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        let t = |byte: u8, n: usize| (trit(byte, n) + 1) as u8;
+        for n in 0..5 {
+            for m in 0..32 {
+                codes[32 * n + m] = t(b[m], n);
+            }
+            for m in 0..16 {
+                codes[160 + 16 * n + m] = t(b[32 + m], n);
+            }
+        }
+        for n in 0..4 {
+            for j in 0..QH {
+                codes[240 + 4 * n + j] = t(b[QS + j], n);
+            }
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        pack_trits(codes, b);
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        let d = read_f16(&b[D_OFF..]);
+        store_f16(&mut b[D_OFF..D_OFF + 2], d * r);
+    }
+}
+
 impl BlockFormat for Tq1_0 {
     fn ty(&self) -> GgmlType {
         GgmlType::TQ1_0
@@ -48,19 +103,13 @@ impl BlockFormat for Tq1_0 {
         check_row(self.ty(), src.len(), dst.len(), importance.map(<[f32]>::len))?;
         blocks(self.ty(), src, importance, dst, |x, w, out| {
             let c = quantize_block(x, w, &mut out[D_OFF..]);
-            for m in 0..32 {
-                out[m] = pack5([c[m], c[m + 32], c[m + 64], c[m + 96], c[m + 128]]);
-            }
-            for m in 0..16 {
-                let c = &c[160..];
-                out[32 + m] = pack5([c[m], c[m + 16], c[m + 32], c[m + 48], c[m + 64]]);
-            }
-            for j in 0..QH {
-                let c = &c[240..];
-                out[QS + j] = pack5([c[j], c[j + 4], c[j + 8], c[j + 12], 0]);
-            }
+            pack_trits(&c, out);
         });
         Ok(())
+    }
+
+    fn grid(&self) -> Option<&'static dyn BlockGrid> {
+        Some(&Tq1_0)
     }
 
     fn dequantize_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {

@@ -8,11 +8,54 @@ use super::{quantize_block, QK};
 use crate::block::{check_row, BlockFormat};
 use crate::blockwise::{blocks, dequantize_blocks};
 use crate::float::read_f16;
+use crate::blockwise::store_f16;
+use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::{FormatError, GgmlType};
 
 pub struct Tq2_0;
 
 const D_OFF: usize = QK / 4;
+
+/// Writes 256 trit codes into `qs` (bits 2n of byte 32k + m hold element 128k + 32n + m).
+fn pack_trits(c: &[u8], out: &mut [u8]) {
+    for (qs, c) in out[..D_OFF].chunks_exact_mut(32).zip(c.chunks_exact(128)) {
+        for (m, q) in qs.iter_mut().enumerate() {
+            *q = c[m] | c[m + 32] << 2 | c[m + 64] << 4 | c[m + 96] << 6;
+        }
+    }
+}
+
+impl BlockGrid for Tq2_0 {
+    fn group(&self) -> usize {
+        QK
+    }
+    fn levels(&self) -> Levels {
+        Levels::Ternary
+    }
+    fn params(&self, b: &[u8], out: &mut [GroupParams]) {
+        out[0] = GroupParams {
+            scale: read_f16(&b[D_OFF..]),
+            ..Default::default()
+        };
+    }
+    fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
+        for (qs, c) in b[..D_OFF].chunks_exact(32).zip(codes.chunks_exact_mut(128)) {
+            for n in 0..4 {
+                for m in 0..32 {
+                    // The decoder maps 3 to +2; lowbit never writes it, read it as +1.
+                    c[32 * n + m] = ((qs[m] >> (2 * n)) & 3).min(2);
+                }
+            }
+        }
+    }
+    fn write_codes(&self, b: &mut [u8], codes: &[u8]) {
+        pack_trits(codes, b);
+    }
+    fn rescale(&self, b: &mut [u8], r: f32) {
+        let d = read_f16(&b[D_OFF..]);
+        store_f16(&mut b[D_OFF..D_OFF + 2], d * r);
+    }
+}
 
 impl BlockFormat for Tq2_0 {
     fn ty(&self) -> GgmlType {
@@ -28,18 +71,13 @@ impl BlockFormat for Tq2_0 {
         check_row(self.ty(), src.len(), dst.len(), importance.map(<[f32]>::len))?;
         blocks(self.ty(), src, importance, dst, |x, w, out| {
             let c = quantize_block(x, w, &mut out[D_OFF..]);
-            for (k, (qs, c)) in out[..D_OFF]
-                .chunks_exact_mut(32)
-                .zip(c.chunks_exact(128))
-                .enumerate()
-            {
-                debug_assert!(k < 2);
-                for (m, q) in qs.iter_mut().enumerate() {
-                    *q = c[m] | c[m + 32] << 2 | c[m + 64] << 4 | c[m + 96] << 6;
-                }
-            }
+            pack_trits(&c, out);
         });
         Ok(())
+    }
+
+    fn grid(&self) -> Option<&'static dyn BlockGrid> {
+        Some(&Tq2_0)
     }
 
     fn dequantize_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {
