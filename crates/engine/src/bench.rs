@@ -5,7 +5,7 @@
 //! means something against: the bytes of weights one token has to read, and the machine's memory
 //! read bandwidth measured in the same process.
 
-use crate::model::{Model, Result};
+use crate::model::{LinearId, Model, Result};
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -37,13 +37,13 @@ pub fn weight_bytes_per_token(model: &Model) -> u64 {
         .layers
         .iter()
         .map(|l| {
-            [l.wq, l.wk, l.wv, l.wo, l.ffn_gate, l.ffn_up, l.ffn_down]
+            LinearId::ALL
                 .iter()
-                .map(|m| m.data.len())
+                .map(|&id| l.linear(id).data.len())
                 .sum::<usize>()
         })
         .sum();
-    (layers + w.output.data.len()) as u64
+    (layers + w.output().data.len()) as u64
 }
 
 /// Memory read bandwidth in bytes per second with the current rayon pool: the median of `reps`

@@ -11,29 +11,51 @@ pub struct LayerCache {
     pub v: Vec<f32>,
 }
 
+impl LayerCache {
+    /// Room for `n_ctx` positions of one layer.
+    pub fn new(c: &Config, n_ctx: usize) -> LayerCache {
+        LayerCache {
+            k: vec![0.0; c.n_head_kv * n_ctx * c.head_dim_k],
+            v: vec![0.0; c.n_head_kv * n_ctx * c.head_dim_v],
+        }
+    }
+
+    /// Writes the K and V rows (`n_tokens × n_head_kv·head_dim`) at positions
+    /// `start .. start + n_tokens` of a cache of `n_ctx` positions.
+    pub(crate) fn store(
+        &mut self,
+        k: &[f32],
+        v: &[f32],
+        n_tokens: usize,
+        start: usize,
+        c: &Config,
+        n_ctx: usize,
+    ) {
+        let (hk, hv, n_kv) = (c.head_dim_k, c.head_dim_v, c.n_head_kv);
+        for t in 0..n_tokens {
+            let pos = start + t;
+            for h in 0..n_kv {
+                let src = &k[(t * n_kv + h) * hk..][..hk];
+                self.k[(h * n_ctx + pos) * hk..][..hk].copy_from_slice(src);
+                let src = &v[(t * n_kv + h) * hv..][..hv];
+                self.v[(h * n_ctx + pos) * hv..][..hv].copy_from_slice(src);
+            }
+        }
+    }
+}
+
 pub struct KvCache {
     n_ctx: usize,
     len: usize,
-    n_head_kv: usize,
-    head_dim_k: usize,
-    head_dim_v: usize,
     pub(crate) layers: Vec<LayerCache>,
 }
 
 impl KvCache {
     pub fn new(c: &Config, n_ctx: usize) -> KvCache {
-        let layers = (0..c.n_layer)
-            .map(|_| LayerCache {
-                k: vec![0.0; c.n_head_kv * n_ctx * c.head_dim_k],
-                v: vec![0.0; c.n_head_kv * n_ctx * c.head_dim_v],
-            })
-            .collect();
+        let layers = (0..c.n_layer).map(|_| LayerCache::new(c, n_ctx)).collect();
         KvCache {
             n_ctx,
             len: 0,
-            n_head_kv: c.n_head_kv,
-            head_dim_k: c.head_dim_k,
-            head_dim_v: c.head_dim_v,
             layers,
         }
     }
@@ -58,21 +80,5 @@ impl KvCache {
 
     pub(crate) fn advance(&mut self, n: usize) {
         self.len += n;
-    }
-
-    /// Writes the K and V rows (`n_tokens × n_head_kv·head_dim`) of layer `il` at positions
-    /// `len .. len + n_tokens`.
-    pub(crate) fn store(&mut self, il: usize, k: &[f32], v: &[f32], n_tokens: usize) {
-        let (hk, hv, n_ctx, start) = (self.head_dim_k, self.head_dim_v, self.n_ctx, self.len);
-        let layer = &mut self.layers[il];
-        for t in 0..n_tokens {
-            let pos = start + t;
-            for h in 0..self.n_head_kv {
-                let src = &k[(t * self.n_head_kv + h) * hk..][..hk];
-                layer.k[(h * n_ctx + pos) * hk..][..hk].copy_from_slice(src);
-                let src = &v[(t * self.n_head_kv + h) * hv..][..hv];
-                layer.v[(h * n_ctx + pos) * hv..][..hv].copy_from_slice(src);
-            }
-        }
     }
 }

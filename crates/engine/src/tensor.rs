@@ -35,3 +35,79 @@ impl<'a> QMatrix<'a> {
         &self.data[r * rb..(r + 1) * rb]
     }
 }
+
+/// A weight matrix in any block type, borrowed from a memory map or owned (a matrix quantized in
+/// memory, or replaced by a calibration run): the engine's weights are these, and every product
+/// sees them through the [`QMatrix`] view.
+#[derive(Clone, Debug)]
+pub struct Matrix<'a> {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub data: std::borrow::Cow<'a, [u8]>,
+}
+
+impl<'a> Matrix<'a> {
+    /// Checks the byte length against the type's geometry.
+    pub fn new(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: std::borrow::Cow<'a, [u8]>,
+    ) -> Option<Matrix<'a>> {
+        QMatrix::new(ty, rows, cols, &data)?;
+        Some(Matrix {
+            ty,
+            rows,
+            cols,
+            data,
+        })
+    }
+
+    /// An owned matrix (e.g. freshly quantized bytes).
+    pub fn owned(ty: GgmlType, rows: usize, cols: usize, data: Vec<u8>) -> Option<Matrix<'a>> {
+        Matrix::new(ty, rows, cols, std::borrow::Cow::Owned(data))
+    }
+
+    pub fn q(&self) -> QMatrix<'_> {
+        QMatrix {
+            ty: self.ty,
+            rows: self.rows,
+            cols: self.cols,
+            data: &self.data,
+        }
+    }
+
+    /// Dequantizes row `r` (an embedding lookup).
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let fmt = lowbit_formats::block_format(self.ty).expect("type checked at load");
+        fmt.dequantize_row(self.q().row(r), out)
+            .expect("geometry checked at load");
+    }
+
+    /// The whole matrix as f32, row-major `rows × cols`.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        if self.cols > 0 {
+            for (r, row) in out.chunks_exact_mut(self.cols).enumerate() {
+                self.row_into(r, row);
+            }
+        }
+        out
+    }
+}
+
+/// Quantizes weights the engine is loading, for runs that measure a quantized model without
+/// writing a file (`embed --quantize`, `perplexity --quantize`). The engine knows no quantizer:
+/// the implementation comes from `lowbit-quant` through the layer above both, so there is one
+/// quantizer in lowbit.
+pub trait WeightQuantizer: Sync {
+    /// Quantizes a row-major `rows × cols` matrix named `name`; returns its type and blocks.
+    fn quantize(
+        &self,
+        name: &str,
+        values: &[f32],
+        rows: usize,
+        cols: usize,
+    ) -> Result<(GgmlType, Vec<u8>), String>;
+}

@@ -3,7 +3,8 @@
 //! loader's and evaluator's error paths.
 
 use lowbit_engine::eval::{evaluate, EvalError, EvalOptions};
-use lowbit_engine::model::{Model, ModelError};
+use lowbit_engine::model::{InputSite, LinearId, LinearObserver, Model, ModelError};
+use lowbit_engine::tensor::Matrix;
 use lowbit_files::gguf::{GgufFile, GgufWriter, TensorSpec, Value};
 use lowbit_formats::GgmlType;
 use std::collections::BTreeMap;
@@ -337,6 +338,68 @@ fn check_family(fam: Family, arch: &str) {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(err < 1e-4, "{arch}: batched vs incremental {err}");
+    check_stepping(&file, &tokens, &all, arch);
+}
+
+/// Records what the observer sees: (layer, site, rows, width, first value).
+#[derive(Default)]
+struct Seen(Vec<(usize, InputSite, usize, usize, f32)>);
+
+impl LinearObserver for Seen {
+    fn observe(&mut self, layer: usize, site: InputSite, x: &[f32], n: usize) {
+        self.0.push((layer, site, n, x.len() / n, x[0]));
+    }
+}
+
+/// Layer-by-layer stages reproduce the forward pass bit for bit; the observer sees every site's
+/// input; a replaced linear changes the output and can be put back.
+fn check_stepping(file: &GgufFile, tokens: &[u32], all: &[f32], arch: &str) {
+    let mut model = Model::load(file).unwrap();
+    let n = tokens.len();
+    let mut seen = Seen::default();
+    let mut cache = model.new_cache(n);
+    let observed = model
+        .forward_observed(tokens, &mut cache, 0, Some(&mut seen))
+        .unwrap();
+    assert_eq!(observed, all, "{arch}: observing changes nothing");
+    assert_eq!(seen.0.len(), 4 * N_LAYER + 1, "{arch}: four sites per layer and the head");
+    assert!(seen.0.iter().all(|s| s.2 == n));
+    let widths: Vec<(InputSite, usize)> = seen.0[..4].iter().map(|s| (s.1, s.3)).collect();
+    let hd = spec(if arch == "gemma3" { Family::Gemma3 } else { Family::Llama }).hd;
+    assert_eq!(
+        widths,
+        [
+            (InputSite::AttnIn, D),
+            (InputSite::AttnOut, N_HEAD * hd),
+            (InputSite::FfnIn, D),
+            (InputSite::FfnOut, N_FF)
+        ],
+        "{arch}"
+    );
+
+    let step = |model: &Model| {
+        let mut x = model.embed_tokens(tokens).unwrap();
+        for il in 0..N_LAYER {
+            let h = model.attn_input(il, &x);
+            let att = model.attn_mix(il, &h, n);
+            model.attn_output(il, &att, &mut x, n);
+            let h = model.ffn_input(il, &x);
+            let act = model.ffn_hidden(il, &h, n);
+            model.ffn_output(il, &act, &mut x, n);
+        }
+        let h = model.head_input(&x);
+        model.logits(&h, n)
+    };
+    assert_eq!(step(&model), all, "{arch}: stages = forward");
+
+    let down = model.weights.layers[1].linear(LinearId::Down).clone();
+    let zeros = Matrix::owned(GgmlType::F32, down.rows, down.cols, vec![0u8; down.data.len()]).unwrap();
+    model.set_linear(1, LinearId::Down, zeros).unwrap();
+    assert_ne!(step(&model), all, "{arch}: the replaced matrix is used");
+    let wrong = Matrix::owned(GgmlType::F32, down.cols, down.rows, vec![0u8; down.data.len()]).unwrap();
+    assert!(model.set_linear(1, LinearId::Down, wrong).is_err(), "{arch}: shape checked");
+    model.set_linear(1, LinearId::Down, down).unwrap();
+    assert_eq!(step(&model), all, "{arch}: and restored");
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub use weights::BertWeights;
 pub use wordpiece::WordPiece;
 
 use lowbit_files::HfModel;
-use lowbit_formats::GgmlType;
+use crate::tensor::WeightQuantizer;
 
 /// Tokenizer, encoder and pooling of one model folder.
 pub struct SentenceEncoder<'a> {
@@ -30,8 +30,11 @@ pub struct SentenceEncoder<'a> {
 }
 
 impl<'a> SentenceEncoder<'a> {
-    /// `quant`: quantize the 2-D weights in memory to this type (see [`BertWeights::load`]).
-    pub fn load(hf: &'a HfModel, quant: Option<GgmlType>) -> Result<SentenceEncoder<'a>> {
+    /// `quant`: quantize the 2-D weights in memory through it (see [`BertWeights::load`]).
+    pub fn load(
+        hf: &'a HfModel,
+        quant: Option<&'a dyn WeightQuantizer>,
+    ) -> Result<SentenceEncoder<'a>> {
         let config = BertConfig::from_hf(hf)?;
         let sentence = SentenceConfig::from_hf(hf, &config)?;
         let tok_path = hf.dir().join(lowbit_files::hf::TOKENIZER);

@@ -6,49 +6,11 @@ use super::config::BertConfig;
 use super::error::{BertError, Result};
 use super::ops::add_bias;
 use crate::kernels::matmul;
-use crate::tensor::QMatrix;
+use crate::tensor::WeightQuantizer;
+pub use crate::tensor::Matrix;
 use lowbit_files::{Dtype, HfModel};
-use lowbit_formats::fallback::fit_row;
-use lowbit_formats::{block_format, GgmlType};
-use rayon::prelude::*;
+use lowbit_formats::GgmlType;
 use std::borrow::Cow;
-
-/// A weight matrix in any block type, borrowed or owned.
-#[derive(Clone, Debug)]
-pub struct Matrix<'a> {
-    pub ty: GgmlType,
-    pub rows: usize,
-    pub cols: usize,
-    pub data: Cow<'a, [u8]>,
-}
-
-impl<'a> Matrix<'a> {
-    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: Cow<'a, [u8]>) -> Option<Matrix<'a>> {
-        QMatrix::new(ty, rows, cols, &data)?;
-        Some(Matrix {
-            ty,
-            rows,
-            cols,
-            data,
-        })
-    }
-
-    pub fn q(&self) -> QMatrix<'_> {
-        QMatrix {
-            ty: self.ty,
-            rows: self.rows,
-            cols: self.cols,
-            data: &self.data,
-        }
-    }
-
-    /// Dequantizes row `r` (an embedding lookup).
-    pub fn row_into(&self, r: usize, out: &mut [f32]) {
-        let fmt = block_format(self.ty).expect("type checked at load");
-        fmt.dequantize_row(self.q().row(r), out)
-            .expect("geometry checked at load");
-    }
-}
 
 /// `y = x·Wᵀ + b`.
 #[derive(Clone, Debug)]
@@ -118,7 +80,7 @@ impl BertWeights<'_> {
 struct Loader<'a> {
     hf: &'a HfModel,
     prefix: &'static str,
-    quant: Option<GgmlType>,
+    quant: Option<&'a dyn WeightQuantizer>,
     types: Vec<(String, GgmlType)>,
 }
 
@@ -156,15 +118,14 @@ impl<'a> Loader<'a> {
                 Matrix::new(stored, rows, cols, data)
                     .ok_or_else(|| BertError::tensor(&name, "byte size does not match its shape"))?
             }
-            Some(want) => {
-                let ty = fit_row(want, cols as u64);
+            Some(q) => {
                 let values = file.to_f32(info)?;
-                Matrix {
-                    ty,
-                    rows,
-                    cols,
-                    data: Cow::Owned(quantize(&values, cols, ty)?),
-                }
+                let (ty, bytes) = q
+                    .quantize(&name, &values, rows, cols)
+                    .map_err(|msg| BertError::tensor(&name, msg))?;
+                Matrix::owned(ty, rows, cols, bytes).ok_or_else(|| {
+                    BertError::tensor(&name, "the quantizer returned blocks of the wrong size")
+                })?
             }
         };
         self.types.push((name, m.ty));
@@ -198,35 +159,14 @@ impl<'a> Loader<'a> {
     }
 }
 
-/// Quantizes a row-major `[rows, cols]` matrix row by row, rows in parallel.
-pub fn quantize(values: &[f32], cols: usize, ty: GgmlType) -> Result<Vec<u8>> {
-    let fmt = block_format(ty)
-        .filter(|f| f.can_quantize())
-        .ok_or_else(|| BertError::Quantize {
-            ty,
-            msg: "lowbit has no quantizer for this type".into(),
-        })?;
-    let row_bytes = ty
-        .row_bytes(cols as u64)
-        .ok_or_else(|| BertError::Quantize {
-            ty,
-            msg: format!("rows of {cols} do not split into blocks"),
-        })? as usize;
-    let mut out = vec![0u8; values.len() / cols * row_bytes];
-    out.par_chunks_mut(row_bytes)
-        .zip(values.par_chunks(cols))
-        .try_for_each(|(dst, src)| fmt.quantize_row(src, None, dst))?;
-    Ok(out)
-}
-
 impl<'a> BertWeights<'a> {
     /// Loads every encoder weight (the pooler head is not used by sentence embeddings). With
-    /// `quant`, each 2-D weight — embeddings tables included — is quantized to that type, or to
-    /// [`lowbit_formats::fallback::fit_row`]'s fallback where its rows do not split into the type's blocks.
+    /// `quant`, each 2-D weight — embeddings tables included — goes through that quantizer
+    /// (which picks its type) instead of being used as stored.
     pub fn load(
         hf: &'a HfModel,
         cfg: &BertConfig,
-        quant: Option<GgmlType>,
+        quant: Option<&'a dyn WeightQuantizer>,
     ) -> Result<BertWeights<'a>> {
         // BertModel checkpoints name tensors from the root; task-head checkpoints nest them in `bert.`.
         let prefix = if hf.tensor("embeddings.word_embeddings.weight").is_some() {
@@ -271,25 +211,5 @@ impl<'a> BertWeights<'a> {
             layers,
             types: ld.types,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantize_then_dequantize_round_trips_rows() {
-        let vals: Vec<f32> = (0..2 * 64).map(|i| (i as f32 * 0.37).sin()).collect();
-        let bytes = quantize(&vals, 64, GgmlType::Q8_0).unwrap();
-        let m = Matrix::new(GgmlType::Q8_0, 2, 64, Cow::Owned(bytes)).unwrap();
-        let mut row = vec![0f32; 64];
-        m.row_into(1, &mut row);
-        let err = row
-            .iter()
-            .zip(&vals[64..])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
-        assert!(err < 0.01, "{err}");
     }
 }

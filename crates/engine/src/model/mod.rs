@@ -6,13 +6,15 @@ pub mod chat;
 mod config;
 mod error;
 mod forward;
+mod layer;
 pub mod ops;
 pub(crate) mod vmath;
 mod weights;
 
 pub use config::{Arch, Config};
 pub use error::{ModelError, Result};
-pub use weights::{LayerWeights, Weights};
+pub use layer::LinearObserver;
+pub use weights::{InputSite, LayerWeights, LinearId, NormId, Weights};
 
 use crate::kernels::MatmulOptions;
 use crate::kv_cache::KvCache;

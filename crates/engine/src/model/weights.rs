@@ -1,18 +1,113 @@
 //! Tensors of a model, borrowed from the GGUF map. Matrices stay in their stored block type;
 //! only 1-D vectors (norms, biases) are copied out as f32 because every op reads them whole.
+//! Any matrix or norm can be replaced by an owned one ([`Model::set_linear`](super::Model)):
+//! that is how a calibration run swaps in a layer it has just quantized and runs it again.
 
 use super::config::{Arch, Config};
 use super::error::{ModelError, Result};
-use crate::tensor::QMatrix;
+use crate::tensor::Matrix;
 use lowbit_files::GgufFile;
 use lowbit_formats::block_format;
 
+/// The seven linear products of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LinearId {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+/// Where a linear product's input comes from; the linears of one site see the same rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InputSite {
+    /// The normed residual stream entering attention: Q, K, V.
+    AttnIn,
+    /// The attention heads' output: O.
+    AttnOut,
+    /// The normed residual stream entering the MLP: gate, up.
+    FfnIn,
+    /// The gated activation: down.
+    FfnOut,
+    /// The final normed hidden state: the LM head.
+    Head,
+}
+
+/// The norms whose weights a method may rescale (AWQ folds its input scales into them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NormId {
+    /// Before attention (`attn_norm`): scales Q, K and V's inputs.
+    Attn,
+    /// Before the MLP (`ffn_norm`): scales gate and up's inputs.
+    Ffn,
+}
+
+impl NormId {
+    pub fn tensor_name(self, il: usize) -> String {
+        match self {
+            NormId::Attn => format!("blk.{il}.attn_norm.weight"),
+            NormId::Ffn => format!("blk.{il}.ffn_norm.weight"),
+        }
+    }
+}
+
+impl LinearId {
+    pub const ALL: [LinearId; 7] = [
+        LinearId::Q,
+        LinearId::K,
+        LinearId::V,
+        LinearId::O,
+        LinearId::Gate,
+        LinearId::Up,
+        LinearId::Down,
+    ];
+
+    /// The GGUF tensor name in layer `il`.
+    pub fn tensor_name(self, il: usize) -> String {
+        let s = match self {
+            LinearId::Q => "attn_q",
+            LinearId::K => "attn_k",
+            LinearId::V => "attn_v",
+            LinearId::O => "attn_output",
+            LinearId::Gate => "ffn_gate",
+            LinearId::Up => "ffn_up",
+            LinearId::Down => "ffn_down",
+        };
+        format!("blk.{il}.{s}.weight")
+    }
+
+    pub fn site(self) -> InputSite {
+        match self {
+            LinearId::Q | LinearId::K | LinearId::V => InputSite::AttnIn,
+            LinearId::O => InputSite::AttnOut,
+            LinearId::Gate | LinearId::Up => InputSite::FfnIn,
+            LinearId::Down => InputSite::FfnOut,
+        }
+    }
+}
+
+impl InputSite {
+    /// The linears fed by this site (none for the head, which is not a layer's).
+    pub fn linears(self) -> &'static [LinearId] {
+        match self {
+            InputSite::AttnIn => &[LinearId::Q, LinearId::K, LinearId::V],
+            InputSite::AttnOut => &[LinearId::O],
+            InputSite::FfnIn => &[LinearId::Gate, LinearId::Up],
+            InputSite::FfnOut => &[LinearId::Down],
+            InputSite::Head => &[],
+        }
+    }
+}
+
 pub struct LayerWeights<'a> {
     pub attn_norm: Vec<f32>,
-    pub wq: QMatrix<'a>,
-    pub wk: QMatrix<'a>,
-    pub wv: QMatrix<'a>,
-    pub wo: QMatrix<'a>,
+    pub wq: Matrix<'a>,
+    pub wk: Matrix<'a>,
+    pub wv: Matrix<'a>,
+    pub wo: Matrix<'a>,
     pub bq: Option<Vec<f32>>,
     pub bk: Option<Vec<f32>>,
     pub bv: Option<Vec<f32>>,
@@ -20,18 +115,19 @@ pub struct LayerWeights<'a> {
     pub k_norm: Option<Vec<f32>>,
     pub post_attn_norm: Option<Vec<f32>>,
     pub ffn_norm: Vec<f32>,
-    pub ffn_gate: QMatrix<'a>,
-    pub ffn_up: QMatrix<'a>,
-    pub ffn_down: QMatrix<'a>,
+    pub ffn_gate: Matrix<'a>,
+    pub ffn_up: Matrix<'a>,
+    pub ffn_down: Matrix<'a>,
     pub post_ffn_norm: Option<Vec<f32>>,
 }
 
 pub struct Weights<'a> {
     /// `n_vocab` rows of `n_embd`.
-    pub token_embd: QMatrix<'a>,
+    pub token_embd: Matrix<'a>,
     pub output_norm: Vec<f32>,
-    /// The LM head; the embedding matrix itself when the file has no `output.weight`.
-    pub output: QMatrix<'a>,
+    /// The LM head; None when the file has no `output.weight` and the embedding matrix serves
+    /// (tied embeddings) — see [`Weights::output`].
+    pub output: Option<Matrix<'a>>,
     pub layers: Vec<LayerWeights<'a>>,
     pub n_vocab: usize,
     pub n_ff: usize,
@@ -63,7 +159,7 @@ impl<'a> Loader<'a> {
     }
 
     /// A matrix of `rows` outputs by `cols` inputs (GGUF dims `[cols, rows]`).
-    fn matrix(&self, name: &str, cols: usize, rows: usize) -> Result<QMatrix<'a>> {
+    fn matrix(&self, name: &str, cols: usize, rows: usize) -> Result<Matrix<'a>> {
         self.check(name, &[cols as u64, rows as u64])?;
         let t = self.f.tensor(name).expect("checked above");
         if block_format(t.ty).is_none() {
@@ -72,7 +168,7 @@ impl<'a> Loader<'a> {
                 ty: t.ty,
             });
         }
-        QMatrix::new(t.ty, rows, cols, self.f.tensor_data(t)).ok_or(ModelError::WrongType {
+        Matrix::new(t.ty, rows, cols, self.f.tensor_data(t).into()).ok_or(ModelError::WrongType {
             name: name.into(),
             ty: t.ty,
         })
@@ -102,7 +198,52 @@ impl<'a> Loader<'a> {
     }
 }
 
+impl<'a> LayerWeights<'a> {
+    pub fn linear(&self, id: LinearId) -> &Matrix<'a> {
+        match id {
+            LinearId::Q => &self.wq,
+            LinearId::K => &self.wk,
+            LinearId::V => &self.wv,
+            LinearId::O => &self.wo,
+            LinearId::Gate => &self.ffn_gate,
+            LinearId::Up => &self.ffn_up,
+            LinearId::Down => &self.ffn_down,
+        }
+    }
+
+    pub fn norm(&self, id: NormId) -> &[f32] {
+        match id {
+            NormId::Attn => &self.attn_norm,
+            NormId::Ffn => &self.ffn_norm,
+        }
+    }
+
+    pub(crate) fn norm_mut(&mut self, id: NormId) -> &mut Vec<f32> {
+        match id {
+            NormId::Attn => &mut self.attn_norm,
+            NormId::Ffn => &mut self.ffn_norm,
+        }
+    }
+
+    pub(crate) fn linear_mut(&mut self, id: LinearId) -> &mut Matrix<'a> {
+        match id {
+            LinearId::Q => &mut self.wq,
+            LinearId::K => &mut self.wk,
+            LinearId::V => &mut self.wv,
+            LinearId::O => &mut self.wo,
+            LinearId::Gate => &mut self.ffn_gate,
+            LinearId::Up => &mut self.ffn_up,
+            LinearId::Down => &mut self.ffn_down,
+        }
+    }
+}
+
 impl<'a> Weights<'a> {
+    /// The LM head: `output.weight`, or the token embedding when they are tied.
+    pub fn output(&self) -> &Matrix<'a> {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+
     pub fn load(f: &'a GgufFile, c: &Config) -> Result<Weights<'a>> {
         let l = Loader { f };
         let embd = l.dims("token_embd.weight")?;
@@ -116,8 +257,8 @@ impl<'a> Weights<'a> {
         let n_vocab = embd[1] as usize;
         let token_embd = l.matrix("token_embd.weight", c.n_embd, n_vocab)?;
         let output = match f.tensor("output.weight") {
-            Some(_) => l.matrix("output.weight", c.n_embd, n_vocab)?,
-            None => token_embd,
+            Some(_) => Some(l.matrix("output.weight", c.n_embd, n_vocab)?),
+            None => None,
         };
         let n_ff = match l.dims("blk.0.ffn_up.weight")?.as_slice() {
             [_, n] => *n as usize,
