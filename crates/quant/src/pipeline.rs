@@ -1,29 +1,18 @@
 //! Quantizes a whole model, one tensor at a time, so peak memory is bounded by the largest tensor
 //! (its f32 values plus its quantized bytes), never by the model.
 
+use crate::methods::{Encoded, Method, MethodNotes, TensorJob};
 use crate::plan::{TensorDesc, TensorPlan};
-use crate::tensor::{dequantize_tensor, quantize_tensor};
+use crate::role::role_of;
+use crate::stats::InputStats;
+use crate::target::Target;
+use crate::tensor::dequantize_tensor;
 use lowbit_formats::metrics::ErrorStats;
-use lowbit_formats::{FormatError, GgmlType};
+use lowbit_formats::GgmlType;
 use std::borrow::Cow;
 use std::time::Instant;
 
-/// Errors of a pipeline run; each names the tensor it happened on.
-#[derive(Debug, thiserror::Error)]
-pub enum QuantError {
-    #[error("tensor {tensor}")]
-    Format { tensor: String, source: FormatError },
-    #[error("tensor {tensor}: reading the source failed: {message}")]
-    Source { tensor: String, message: String },
-    #[error("tensor {tensor}: writing the output failed: {message}")]
-    Sink { tensor: String, message: String },
-    #[error("tensor {tensor}: the importance matrix has {got} weights per row, the tensor's rows have {expected}")]
-    ImportanceShape {
-        tensor: String,
-        expected: usize,
-        got: usize,
-    },
-}
+pub use crate::error::QuantError;
 
 /// Where tensors come from: a GGUF file, a Hugging Face folder, a test's memory.
 pub trait SourceModel: Sync {
@@ -66,9 +55,9 @@ pub trait TensorSink {
     fn write_tensor(&mut self, name: &str, bytes: &[u8]) -> Result<(), String>;
 }
 
-/// Per-column importance for a tensor, by GGUF tensor name.
-pub trait ImportanceSource: Sync {
-    fn importance(&self, tensor: &str) -> Option<&[f32]>;
+/// What calibration (or an importance matrix) knows about each tensor's input, by GGUF name.
+pub trait StatsSource: Sync {
+    fn stats(&self, tensor: &str) -> Option<&InputStats>;
 }
 
 /// What happened to one tensor.
@@ -84,6 +73,9 @@ pub struct TensorReport {
     /// None for tensors copied unchanged.
     pub stats: Option<ErrorStats>,
     pub used_importance: bool,
+    /// The method that produced the tensor (None for tensors copied unchanged).
+    pub method: Option<&'static str>,
+    pub notes: MethodNotes,
 }
 
 /// Progress events for a front end to display.
@@ -96,11 +88,13 @@ pub enum Progress<'a> {
     },
 }
 
-/// Runs `plans` (one per tensor of `source`, same order), writing into `sink`.
+/// Runs `plans` (one per tensor of `source`, same order) through `method`, writing into `sink`.
+/// `stats` gives the method what calibration (or an importance matrix) knows of each input.
 pub fn run(
     source: &dyn SourceModel,
     plans: &[TensorPlan],
-    importance: Option<&dyn ImportanceSource>,
+    method: &dyn Method,
+    stats: Option<&dyn StatsSource>,
     sink: &mut dyn TensorSink,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<TensorReport>, QuantError> {
@@ -116,48 +110,15 @@ pub fn run(
         });
         let start = Instant::now();
         let name = &desc.name;
-        let (bytes, stats, used_importance) = if plan.target == desc.source {
-            let raw = source.raw(index).map_err(|message| QuantError::Source {
-                tensor: name.clone(),
-                message,
-            })?;
-            sink.write_tensor(name, &raw)
-                .map_err(|message| QuantError::Sink {
-                    tensor: name.clone(),
-                    message,
-                })?;
-            (raw.len() as u64, None, false)
-        } else {
-            let values = source.values(index).map_err(|message| QuantError::Source {
-                tensor: name.clone(),
-                message,
-            })?;
-            let row_len = desc.dims[0] as usize;
-            let imp = importance.and_then(|m| m.importance(name));
-            if let Some(imp) = imp {
-                if imp.len() != row_len {
-                    return Err(QuantError::ImportanceShape {
-                        tensor: name.clone(),
-                        expected: row_len,
-                        got: imp.len(),
-                    });
-                }
-            }
-            let q = quantize_tensor(&values, row_len, plan.target, imp).map_err(|source| {
-                QuantError::Format {
-                    tensor: name.clone(),
-                    source,
-                }
-            })?;
-            drop(values);
-            sink.write_tensor(name, &q.bytes)
-                .map_err(|message| QuantError::Sink {
-                    tensor: name.clone(),
-                    message,
-                })?;
-            (q.bytes.len() as u64, Some(q.stats), imp.is_some())
+        let sink_err = |message| QuantError::Sink {
+            tensor: name.clone(),
+            message,
         };
-        reports.push(TensorReport {
+        let source_err = |message| QuantError::Source {
+            tensor: name.clone(),
+            message,
+        };
+        let report = |bytes, stats, used_importance, method, notes| TensorReport {
             name: name.clone(),
             dims: desc.dims.clone(),
             source: desc.source,
@@ -167,7 +128,64 @@ pub fn run(
             seconds: start.elapsed().as_secs_f64(),
             stats,
             used_importance,
-        });
+            method,
+            notes,
+        };
+        if plan.target == desc.source {
+            let raw = source.raw(index).map_err(source_err)?;
+            sink.write_tensor(name, &raw).map_err(sink_err)?;
+            reports.push(report(raw.len() as u64, None, false, None, MethodNotes::default()));
+            continue;
+        }
+        let values = source.values(index).map_err(source_err)?;
+        let cols = desc.dims[0] as usize;
+        let rows = if cols == 0 { 0 } else { values.len() / cols };
+        let st = stats.and_then(|m| m.stats(name));
+        if let Some(s) = st {
+            if s.cols != cols {
+                return Err(QuantError::ImportanceShape {
+                    tensor: name.clone(),
+                    expected: cols,
+                    got: s.cols,
+                });
+            }
+        }
+        let job = TensorJob {
+            name,
+            role: role_of(name, desc.dims.len()),
+            rows,
+            cols,
+            values: &values,
+            target: Target::Block(plan.target),
+            stats: st,
+        };
+        let out = method.quantize(&job).map_err(|e| e.on(name))?;
+        let Encoded::Blocks(bytes) = &out.encoded else {
+            return Err(QuantError::Method {
+                tensor: name.clone(),
+                message: "an affine result cannot be written to a GGUF file".into(),
+            });
+        };
+        let back = dequantize_tensor(bytes, plan.target, values.len(), cols).map_err(|source| {
+            QuantError::Format {
+                tensor: name.clone(),
+                source,
+            }
+        })?;
+        let mut es = ErrorStats::default();
+        es.add(&values, &back).map_err(|source| QuantError::Format {
+            tensor: name.clone(),
+            source,
+        })?;
+        drop((values, back));
+        sink.write_tensor(name, bytes).map_err(sink_err)?;
+        reports.push(report(
+            bytes.len() as u64,
+            Some(es),
+            st.is_some(),
+            Some(method.name()),
+            out.notes,
+        ));
     }
     Ok(reports)
 }
