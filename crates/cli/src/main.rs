@@ -23,10 +23,12 @@ struct Cli {
 enum Command {
     /// Show a model's architecture, hyper-parameters, tokenizer and tensors.
     Inspect(cmd::inspect::Args),
-    /// Quantize a GGUF file or a Hugging Face folder to a GGUF file.
+    /// Quantize a GGUF file or a Hugging Face folder to a GGUF file (rtn, gptq, awq, hqq).
     Quantize(cmd::quantize::Args),
     /// Expand every tensor of a GGUF file to F32, F16 or BF16.
     Dequantize(cmd::dequantize::Args),
+    /// Collect an importance matrix from calibration text (llama.cpp's GGUF imatrix format).
+    Imatrix(cmd::imatrix::Args),
     /// Measure the error of every tensor of a model against a reference model.
     Compare(cmd::compare::Args),
     /// Write a GGUF model as a Hugging Face folder (safetensors, config.json, tokenizer).
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Quantize(a) => cmd::quantize::run(a),
         Command::Dequantize(a) => cmd::dequantize::run(a),
         Command::Compare(a) => cmd::compare::run(a),
+        Command::Imatrix(a) => cmd::imatrix::run(a),
         Command::ExportHf(a) => cmd::export_hf::run(a),
         Command::Embed(a) => cmd::embed::run(a),
         Command::Perplexity(a) => cmd::perplexity::run(a),

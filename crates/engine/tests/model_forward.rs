@@ -339,6 +339,21 @@ fn check_family(fam: Family, arch: &str) {
         .fold(0f32, f32::max);
     assert!(err < 1e-4, "{arch}: batched vs incremental {err}");
     check_stepping(&file, &tokens, &all, arch);
+
+    // A prompt long enough for the matrix-product attention (≥ 16 tokens, several query blocks
+    // of 64, the sliding window active), after a first batch already in the cache.
+    let long: Vec<u32> = (0..150).map(|i| ((i * 7 + 3) % VOCAB) as u32).collect();
+    let want = Ref { sp: &sp, t: &t }.logits(&long);
+    let mut cache = model.new_cache(160);
+    model.forward(&long[..20], &mut cache, 20).unwrap();
+    let got = model.forward(&long[20..], &mut cache, 0).unwrap();
+    let mut max_err = 0f64;
+    for (g, w) in got.chunks(VOCAB).zip(&want[20..]) {
+        for (a, b) in g.iter().zip(w) {
+            max_err = max_err.max((*a as f64 - b).abs() / (1.0 + b.abs()));
+        }
+    }
+    assert!(max_err < 1e-4, "{arch}: long prompt, max relative error {max_err}");
 }
 
 /// Records what the observer sees: (layer, site, rows, width, first value).

@@ -10,6 +10,8 @@ pub mod methods;
 pub mod pipeline;
 pub mod plan;
 pub mod preset;
+pub mod report;
+pub mod compare;
 pub mod role;
 pub mod sources;
 pub mod stats;

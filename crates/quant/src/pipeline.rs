@@ -131,7 +131,7 @@ pub fn run(
             method,
             notes,
         };
-        if plan.target == desc.source {
+        if plan.keep {
             let raw = source.raw(index).map_err(source_err)?;
             sink.write_tensor(name, &raw).map_err(sink_err)?;
             reports.push(report(raw.len() as u64, None, false, None, MethodNotes::default()));

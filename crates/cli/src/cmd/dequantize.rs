@@ -89,7 +89,7 @@ pub fn run(args: Args) -> Result<()> {
     let bar = progress::bar(total, args.json, "dequantize");
     let mut done = 0u64;
     let reports = pool.install(|| {
-        pipeline::run(&source, &plans, None, &mut writer, &mut |p| match p {
+        pipeline::run(&source, &plans, &lowbit_quant::methods::rtn::Rtn, None, &mut writer, &mut |p| match p {
             Progress::Tensor { name, elements, .. } => {
                 bar.set_position(done);
                 bar.set_message(name.to_string());

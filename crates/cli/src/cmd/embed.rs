@@ -5,7 +5,9 @@
 use crate::output::{human_bytes, print_json};
 use crate::progress;
 use anyhow::{bail, Context, Result};
+use lowbit_calib::inmemory::RtnQuantizer;
 use lowbit_engine::bert::{cosine, SentenceEncoder};
+use lowbit_engine::tensor::WeightQuantizer;
 use lowbit_files::HfModel;
 use lowbit_formats::GgmlType;
 use serde_json::json;
@@ -40,8 +42,11 @@ fn open(dir: &PathBuf) -> Result<HfModel> {
     HfModel::open(dir).with_context(|| format!("cannot open model folder {}", dir.display()))
 }
 
-fn load<'a>(hf: &'a HfModel, quant: Option<GgmlType>) -> Result<SentenceEncoder<'a>> {
-    SentenceEncoder::load(hf, quant).with_context(|| {
+fn load<'a>(
+    hf: &'a HfModel,
+    quant: Option<&'a RtnQuantizer>,
+) -> Result<SentenceEncoder<'a>> {
+    SentenceEncoder::load(hf, quant.map(|q| q as &dyn WeightQuantizer)).with_context(|| {
         format!(
             "cannot load {} as a BERT sentence encoder",
             hf.dir().display()
@@ -64,10 +69,10 @@ fn embed_batch(
 pub fn run(args: Args) -> Result<()> {
     let quant = match &args.quantize {
         None => None,
-        Some(name) => Some(
+        Some(name) => Some(RtnQuantizer(
             GgmlType::from_name(name)
                 .with_context(|| format!("--quantize {name:?}: not a GGUF type name"))?,
-        ),
+        )),
     };
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -79,11 +84,11 @@ pub fn run(args: Args) -> Result<()> {
     let hf = open(&args.model)?;
     let base = load(&hf, None)?;
     let other_hf = args.compare.as_ref().map(open).transpose()?;
-    let other = match (&other_hf, quant) {
+    let other = match (&other_hf, &quant) {
         (Some(o), _) => Some((load(o, None)?, o.dir().display().to_string())),
         (None, Some(q)) => Some((
             load(&hf, Some(q))?,
-            format!("{} quantized to {q}", args.model.display()),
+            format!("{} quantized to {}", args.model.display(), q.0),
         )),
         (None, None) => None,
     };

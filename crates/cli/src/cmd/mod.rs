@@ -1,9 +1,11 @@
 pub mod bench;
+pub mod calib_args;
 pub mod compare;
 pub mod dequantize;
 pub mod embed;
 pub mod export_hf;
 pub mod generate;
+pub mod imatrix;
 pub mod inspect;
 pub mod perplexity;
 pub mod quantize;

@@ -1,71 +1,10 @@
-//! Opening the model a run command (`perplexity`, `generate`, `bench`) works on, and the options
-//! every such command shares: worker threads and how activations meet quantized weights.
+//! The options every run command (`perplexity`, `generate`, `bench`) shares: worker threads and
+//! how activations meet quantized weights. The model file itself is
+//! [`lowbit_quant::sources::model_file::ModelFile`] (a GGUF file, or an HF folder converted).
 
 use anyhow::{bail, Context, Result};
 use lowbit_engine::kernels::{Activations, MatmulOptions};
-use lowbit_files::gguf::{GgufFile, GgufWriter, TensorSpec};
-use lowbit_quant::pipeline::{self, SourceModel};
-use lowbit_quant::sources::hf::HfSource;
-use lowbit_quant::TensorPlan;
-use std::path::Path;
-use tempfile::TempDir;
-
-/// A GGUF file, or a Hugging Face folder converted into a temporary GGUF file that lives as long
-/// as this value. The conversion keeps every tensor in the type the safetensors store it (F32,
-/// F16 or BF16: nothing is requantized or widened), so the engine maps the weights in place either
-/// way and a folder scores exactly like `lowbit quantize DIR out.gguf` of the same types.
-pub struct ModelFile {
-    pub file: GgufFile,
-    _converted: Option<TempDir>,
-}
-
-impl ModelFile {
-    pub fn open(path: &Path) -> Result<ModelFile> {
-        if !path.is_dir() {
-            let file =
-                GgufFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            return Ok(ModelFile {
-                file,
-                _converted: None,
-            });
-        }
-        let source = HfSource::open(path)
-            .with_context(|| format!("cannot convert the Hugging Face folder {}", path.display()))?;
-        let dir = tempfile::Builder::new()
-            .prefix("lowbit-hf-")
-            .tempdir()
-            .context("cannot create a temporary folder for the converted model")?;
-        let out = dir.path().join("model.gguf");
-        let plans: Vec<TensorPlan> = source
-            .tensors()
-            .iter()
-            .map(|d| TensorPlan {
-                name: d.name.clone(),
-                target: d.source,
-                fell_back_from: None,
-                keep: true,
-            })
-            .collect();
-        let specs: Vec<TensorSpec> = source
-            .tensors()
-            .iter()
-            .map(|d| TensorSpec::new(d.name.clone(), &d.dims, d.source))
-            .collect();
-        let mut writer = GgufWriter::create(&out, source.metadata(), specs)
-            .with_context(|| format!("cannot create {}", out.display()))?;
-        pipeline::run(&source, &plans, None, &mut writer, &mut |_| {})
-            .with_context(|| format!("cannot convert {}", path.display()))?;
-        writer
-            .finish()
-            .with_context(|| format!("cannot finish {}", out.display()))?;
-        let file =
-            GgufFile::open(&out).with_context(|| format!("cannot read {}", out.display()))?;
-        Ok(ModelFile {
-            file,
-            _converted: Some(dir),
-        })
-    }
-}
+pub use lowbit_quant::sources::model_file::ModelFile;
 
 /// `--activations`: how matrix products treat the activations.
 #[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
@@ -110,4 +49,15 @@ pub fn set_threads(n: Option<usize>) -> Result<()> {
             .context("cannot start worker threads")?;
     }
     Ok(())
+}
+
+/// `--threads`, or one per core.
+pub fn threads(n: Option<usize>) -> Result<usize> {
+    match n {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
+    }
 }

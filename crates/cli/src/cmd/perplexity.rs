@@ -6,7 +6,14 @@ use crate::output::print_json;
 use anyhow::{bail, Context, Result};
 use lowbit_engine::eval::{evaluate, Estimate, EvalOptions, EvalReport, Percentiles};
 use lowbit_engine::Model;
+use super::calib_args::{CalibArgs, MethodArgs};
 use super::model_file::{set_threads, ActivationsArg, ModelFile};
+use lowbit_calib::inmemory::{quantize_loaded, InMemoryReport, InMemoryTarget};
+use lowbit_calib::sequential::DriverEvent;
+use lowbit_calib::CalibWindows;
+use lowbit_formats::grid::AffineRow;
+use lowbit_quant::methods::method_by_name;
+use lowbit_quant::{PlanOptions, Preset};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +46,14 @@ pub struct Args {
     /// How activations meet quantized weights (`q8` computes as llama.cpp does).
     #[arg(long, value_enum, default_value_t)]
     activations: ActivationsArg,
+    /// Quantize the model in memory first: a GGUF type or mix (Q4_K_M, IQ4_XS, …) or an affine
+    /// layout (int4-g128, int3-g64-sym, int8-ch), with --method (and --calib for gptq/awq).
+    #[arg(long)]
+    quantize: Option<String>,
+    #[command(flatten)]
+    method: MethodArgs,
+    #[command(flatten)]
+    calib: CalibArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -54,8 +69,12 @@ pub fn run(args: Args) -> Result<()> {
     let mf = ModelFile::open(&args.model)?;
     let mut model =
         Model::load(&mf.file).with_context(|| format!("cannot load {}", args.model.display()))?;
-    model.matmul = args.activations.options();
     let tok = super::generate::Tokenizer::load(&mf.file)?;
+    let quantized = match &args.quantize {
+        Some(t) => Some(quantize_in_memory(&args, t, &mut model, &mf)?),
+        None => None,
+    };
+    model.matmul = args.activations.options();
     let tokens = match &args.token_ids {
         Some(p) => read_token_ids(p)?,
         None => tok.encode(&text, true)?,
@@ -89,11 +108,88 @@ pub fn run(args: Args) -> Result<()> {
     )?;
     pb.finish_and_clear();
     if args.json {
-        print_json(&to_json(&args, &report))
+        let mut v = to_json(&args, &report);
+        if let Some(q) = &quantized {
+            v["quantized"] = serde_json::to_value(q)?;
+        }
+        print_json(&v)
     } else {
+        if let Some(q) = &quantized {
+            println!(
+                "quantized in memory to {} with {}: {:.3} bits per weight over {} matrix elements ({:.1} s)",
+                args.quantize.as_deref().unwrap_or(""),
+                q.method,
+                q.bits_per_weight,
+                q.matrix_elements,
+                q.seconds
+            );
+        }
         print_human(&args, &report);
         Ok(())
     }
+}
+
+/// `--quantize`: the model's matrices quantized in place before the evaluation.
+fn quantize_in_memory(
+    args: &Args,
+    target: &str,
+    model: &mut Model,
+    mf: &ModelFile,
+) -> Result<InMemoryReport> {
+    let target = match AffineRow::parse(target) {
+        Some(a) => InMemoryTarget::Affine(a),
+        None => InMemoryTarget::Plan(PlanOptions {
+            preset: Preset::parse(target).with_context(|| {
+                format!(
+                    "--quantize {target:?}: expected a GGUF type or mix ({}) or an affine layout                      such as int4-g128",
+                    Preset::names().join(", ")
+                )
+            })?,
+            pure: false,
+            overrides: Vec::new(),
+        }),
+    };
+    let method = method_by_name(&args.method.method, &args.method.options())
+        .map_err(anyhow::Error::msg)?;
+    let windows = match &args.calib.calib {
+        Some(p) => {
+            if lowbit_files::same_file(p, &args.file) {
+                bail!(
+                    "--calib {} is the text being evaluated: calibrate on other text (e.g. WikiText-2 valid)",
+                    p.display()
+                );
+            }
+            let tok = lowbit_engine::tokenizer::Tokenizer::from_gguf(&mf.file)
+                .context("cannot build the model's tokenizer")?;
+            Some(CalibWindows::from_file(
+                p,
+                &tok,
+                args.calib.calib_ctx as usize,
+                Some(args.calib.calib_chunks as usize),
+            )?)
+        }
+        None => None,
+    };
+    let bar = crate::progress::bar(model.config.n_layer as u64 + 1, args.json, "quantize");
+    // On a thread of the global pool (sized by --threads), so parallel steps fork cheaply.
+    let r = rayon::scope(|_| {
+        quantize_loaded(
+            model,
+            &mf.file,
+            &target,
+            method.as_ref(),
+            windows.as_ref(),
+            args.calib.sequential(),
+            &mut |e| match e {
+                DriverEvent::Layer { layer, stage, .. } => {
+                    bar.set_position(layer as u64);
+                    bar.set_message(format!("layer {layer} ({stage})"));
+                }
+            },
+        )
+    });
+    bar.finish_and_clear();
+    Ok(r?)
 }
 
 fn read_token_ids(p: &Path) -> Result<Vec<u32>> {

@@ -295,6 +295,25 @@ impl Model<'_> {
         Ok(())
     }
 
+    /// Replaces the token embedding (the LM head too when they are tied).
+    pub fn set_embedding(&mut self, m: Matrix<'_>) -> Result<()> {
+        let slot = &mut self.weights.token_embd;
+        if (m.rows, m.cols) != (slot.rows, slot.cols) {
+            return Err(ModelError::WrongShape {
+                name: "token_embd.weight".into(),
+                expected: vec![slot.cols as u64, slot.rows as u64],
+                found: vec![m.cols as u64, m.rows as u64],
+            });
+        }
+        *slot = Matrix {
+            ty: m.ty,
+            rows: m.rows,
+            cols: m.cols,
+            data: std::borrow::Cow::Owned(m.data.into_owned()),
+        };
+        Ok(())
+    }
+
     /// A cache for one layer's window, used by [`Model::attn_mix`]; exposed for callers that
     /// step a layer over several batches of one sequence.
     pub fn new_layer_cache(&self, n_ctx: usize) -> LayerCache {

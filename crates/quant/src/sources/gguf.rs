@@ -65,3 +65,27 @@ impl TensorSink for GgufWriter {
         GgufWriter::write_tensor(self, name, bytes).map_err(|e| e.to_string())
     }
 }
+
+/// Metadata of a quantized output: the input's, with the fields llama.cpp sets after quantizing
+/// (`general.file_type`, the imatrix provenance keys) and lowbit's method keys.
+pub fn output_metadata(
+    input: &[(String, Value)],
+    file_type: u32,
+    provenance: &[(String, Value)],
+) -> Vec<(String, Value)> {
+    let mut md: Vec<(String, Value)> = input
+        .iter()
+        .filter(|(k, _)| !k.starts_with("quantize.imatrix.") && !k.starts_with("lowbit.quantize."))
+        .cloned()
+        .collect();
+    let mut set = |key: &str, v: Value| match md.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = v,
+        None => md.push((key.to_string(), v)),
+    };
+    set("general.quantization_version", Value::U32(2));
+    set("general.file_type", Value::U32(file_type));
+    for (k, v) in provenance {
+        set(k, v.clone());
+    }
+    md
+}

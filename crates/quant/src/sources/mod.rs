@@ -2,3 +2,4 @@
 
 pub mod gguf;
 pub mod hf;
+pub mod model_file;
