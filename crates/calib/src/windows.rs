@@ -82,6 +82,32 @@ impl CalibWindows {
         })
     }
 
+    /// Windows cut from token ids directly (tests, and callers that tokenized already).
+    pub fn from_tokens(path: &Path, tokens: &[u32], n_ctx: usize, bos: Option<u32>) -> Result<CalibWindows, CalibError> {
+        if n_ctx < 2 || tokens.len() < n_ctx {
+            return Err(CalibError::Text {
+                path: path.to_path_buf(),
+                why: format!("{} tokens, shorter than one window of {n_ctx}", tokens.len()),
+            });
+        }
+        let windows = tokens
+            .chunks_exact(n_ctx)
+            .map(|c| {
+                let mut t = c.to_vec();
+                if let Some(b) = bos {
+                    t[0] = b;
+                }
+                t
+            })
+            .collect();
+        Ok(CalibWindows {
+            path: path.to_path_buf(),
+            n_ctx,
+            windows,
+            text_tokens: tokens.len(),
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.windows.len()
     }

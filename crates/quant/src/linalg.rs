@@ -3,7 +3,6 @@
 //! in f64 on faer, sequentially, so results do not depend on the thread count; the big products
 //! run in f32 over row chunks in parallel (each chunk's sums in a fixed order).
 
-use faer::linalg::solvers::DenseSolveCore;
 use faer::{Accum, Mat, MatRef, Par, Side};
 use rayon::prelude::*;
 
@@ -40,7 +39,11 @@ pub fn inverse_factor(h: &[f64], n: usize, rel_damp: f64) -> Result<InverseFacto
     let mut damping = rel_damp;
     for retries in 0..=MAX_RETRIES {
         let lambda = damping * mean_diag;
+        // The damped Hessian with rows and columns reversed (J·H·J): if J·H·J = L·Lᵀ then
+        // H⁻¹ = (J·L⁻¹·J)ᵀ·(J·L⁻¹·J), so U = J·L⁻¹·J is H⁻¹'s upper Cholesky factor — one
+        // factorisation and one triangular inverse instead of an inverse and a second factor.
         let m = Mat::<f64>::from_fn(n, n, |i, j| {
+            let (i, j) = (n - 1 - i, n - 1 - j);
             if i == j {
                 if is_dead[i] {
                     1.0 + lambda
@@ -57,20 +60,19 @@ pub fn inverse_factor(h: &[f64], n: usize, rel_damp: f64) -> Result<InverseFacto
             damping *= 10.0;
             continue;
         };
-        let inv = llt.inverse();
-        let Ok(l) = inv.llt(Side::Lower) else {
-            damping *= 10.0;
-            continue;
-        };
-        // H⁻¹ = L·Lᵀ, so U = Lᵀ: row i of U is column i of L.
-        let l = l.L();
+        let mut linv = Mat::<f64>::identity(n, n);
+        faer::linalg::triangular_solve::solve_lower_triangular_in_place(
+            llt.L(),
+            linv.as_mut(),
+            Par::Seq,
+        );
         let mut u = vec![0f32; n * n];
         for i in 0..n {
             for j in i..n {
-                u[i * n + j] = l[(j, i)] as f32;
+                u[i * n + j] = linv[(n - 1 - i, n - 1 - j)] as f32;
             }
         }
-        if u.iter().any(|v| !v.is_finite()) {
+        if u.iter().any(|v| !v.is_finite()) || (0..n).any(|i| !(u[i * n + i] > 0.0)) {
             damping *= 10.0;
             continue;
         }

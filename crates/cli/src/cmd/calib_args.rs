@@ -14,9 +14,10 @@ pub struct MethodArgs {
     /// GPTQ: damping of the Hessian's diagonal, relative to its mean.
     #[arg(long, default_value_t = 0.01)]
     pub damp: f64,
-    /// GPTQ: quantize columns in decreasing order of activation energy (implies static groups).
+    /// GPTQ: sweep columns in their own order instead of by decreasing activation energy
+    /// (act-order, the default, fits every block's scales before the sweep).
     #[arg(long)]
-    pub act_order: bool,
+    pub no_act_order: bool,
     /// GPTQ: fit every block's scales from the original weights before the sweep.
     #[arg(long)]
     pub static_groups: bool,
@@ -26,7 +27,7 @@ impl MethodArgs {
     pub fn options(&self) -> MethodOptions {
         let mut o = MethodOptions::default();
         o.gptq.damp = self.damp;
-        o.gptq.act_order = self.act_order;
+        o.gptq.act_order = !self.no_act_order;
         o.gptq.static_groups = self.static_groups;
         o
     }

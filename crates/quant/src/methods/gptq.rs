@@ -36,6 +36,7 @@ use crate::target::Target;
 use faer::{Accum, MatMut, MatRef, Par};
 use lowbit_formats::grid::RowGrid;
 use rayon::prelude::*;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug)]
 pub struct GptqOptions {
@@ -55,13 +56,67 @@ impl Default for GptqOptions {
         GptqOptions {
             damp: 0.01,
             batch: 128,
-            act_order: false,
+            act_order: true,
             static_groups: false,
         }
     }
 }
 
-pub struct Gptq(pub GptqOptions);
+pub struct Gptq {
+    pub opts: GptqOptions,
+    /// The last factorisation, keyed by a fingerprint of its Hessian: the linears of one input
+    /// site (Q, K, V; gate, up) share it.
+    cache: Mutex<Option<(u64, Arc<Factored>)>>,
+}
+
+impl Gptq {
+    pub fn new(opts: GptqOptions) -> Gptq {
+        Gptq {
+            opts,
+            cache: Mutex::new(None),
+        }
+    }
+
+    fn factored(&self, h: &[f64], n: usize) -> Result<Arc<Factored>, String> {
+        let key = fingerprint(h, self.opts.act_order, self.opts.damp);
+        if let Some((k, f)) = self.cache.lock().expect("not poisoned").as_ref() {
+            if *k == key {
+                return Ok(f.clone());
+            }
+        }
+        let perm: Vec<usize> = if self.opts.act_order {
+            let mut p: Vec<usize> = (0..n).collect();
+            // Stable: equal energies keep their order, so the result is deterministic.
+            p.sort_by(|&a, &b| h[b * n + b].total_cmp(&h[a * n + a]));
+            p
+        } else {
+            (0..n).collect()
+        };
+        let factor = if self.opts.act_order {
+            inverse_factor(&permute(h, n, &perm), n, self.opts.damp)?
+        } else {
+            inverse_factor(h, n, self.opts.damp)?
+        };
+        let f = Arc::new(Factored { perm, factor });
+        *self.cache.lock().expect("not poisoned") = Some((key, f.clone()));
+        Ok(f)
+    }
+}
+
+/// The column order and inverse-Hessian factor of one input site.
+struct Factored {
+    perm: Vec<usize>,
+    factor: InverseFactor,
+}
+
+/// FNV-1a over the Hessian's bits and the options that shape its factor.
+fn fingerprint(h: &[f64], act_order: bool, damp: f64) -> u64 {
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in h.iter().map(|v| v.to_bits()).chain([act_order as u64, damp.to_bits(), h.len() as u64]) {
+        x = (x ^ v).wrapping_mul(0x0100_0000_01b3);
+    }
+    x
+}
 
 /// Rows swept together: the batch updates become matrix products over this many rows.
 const ROWS: usize = 32;
@@ -97,20 +152,12 @@ impl Method for Gptq {
         let imp = importance_of(Some(stats));
         let h32 = to_f32(h);
 
-        let opts = &self.0;
+        let opts = &self.opts;
         let be = block_len(&job.target, n);
         let per_channel = be == n && matches!(job.target, Target::Affine(_));
         let statik = opts.act_order || opts.static_groups || per_channel;
-        let perm: Vec<usize> = if opts.act_order {
-            let mut p: Vec<usize> = (0..n).collect();
-            // Stable: equal energies keep their order, so the result is deterministic.
-            p.sort_by(|&a, &b| h[b * n + b].total_cmp(&h[a * n + a]));
-            p
-        } else {
-            (0..n).collect()
-        };
-        let hp = if opts.act_order { permute(h, n, &perm) } else { h.clone() };
-        let factor = inverse_factor(&hp, n, opts.damp).map_err(err)?;
+        let f = self.factored(h, n).map_err(err)?;
+        let (perm, factor) = (&f.perm, &f.factor);
         // Batches hold whole blocks, so a block's scales are fitted after every earlier
         // column's error has reached it.
         let batch = if statik {
@@ -123,8 +170,8 @@ impl Method for Gptq {
             target: &job.target,
             n,
             be,
-            perm: &perm,
-            factor: &factor,
+            perm,
+            factor,
             importance: imp.as_deref(),
             statik,
             batch,
@@ -152,12 +199,12 @@ impl Method for Gptq {
             Ok(weighted_error(&diff, &h32, n))
         };
         let mut best = ("gptq", error_of(&gptq)?, gptq);
-        for (name, imp) in [("rtn", None), ("rtn-imatrix", imp.as_deref())] {
-            let cand = round_to_nearest(job, imp)?;
-            let e = error_of(&cand)?;
-            if e <= best.1 {
-                best = (name, e, cand);
-            }
+        // Round-to-nearest weighted by the importance: it recovers weights already on the
+        // target's grid exactly (so those come back unchanged), and is the baseline GPTQ must beat.
+        let cand = round_to_nearest(job, imp.as_deref())?;
+        let e = error_of(&cand)?;
+        if e <= best.1 {
+            best = ("rtn", e, cand);
         }
         Ok(QuantOutcome {
             encoded: best.2,
@@ -190,7 +237,44 @@ struct Sweep<'a> {
     batch: usize,
 }
 
+/// Scale factors tried on each block's fitted grid (1 = the fit itself).
+const SCALE_FACTORS: [f32; 6] = [1.0, 0.85, 0.9, 0.95, 1.05, 1.1];
+
 impl Sweep<'_> {
+    /// Of the block's fitted grid and its rescaled variants, the one whose sweep through the
+    /// block (rounding with error feedback inside it) adds the least to GPTQ's objective
+    /// `Σ ((w − q)/U_jj)²`. The fit minimises each element's error; this accounts for what the
+    /// feedback does to the columns after it.
+    fn best_scale(&self, base: RowGrid, x: &[f32], p: usize) -> RowGrid {
+        let n = self.n;
+        let u = &self.factor.u;
+        let loss = |g: &RowGrid| -> f32 {
+            let mut w = x.to_vec();
+            let mut total = 0f32;
+            for k in 0..w.len() {
+                let col = p + k;
+                let (_, q) = g.round(k, w[k]);
+                let e = (w[k] - q) / u[col * n + col];
+                total += e * e;
+                let urow = &u[col * n + p + k + 1..col * n + p + w.len()];
+                for (v, &uk) in w[k + 1..].iter_mut().zip(urow) {
+                    *v -= e * uk;
+                }
+            }
+            total
+        };
+        let mut best = (loss(&base), base.clone());
+        for &r in &SCALE_FACTORS[1..] {
+            let mut g = base.clone();
+            g.rescale_block(0, r);
+            let l = loss(&g);
+            if l < best.0 {
+                best = (l, g);
+            }
+        }
+        best.1
+    }
+
     /// Sweeps a chunk of rows (row-major, `n` columns): each row's codes in original column
     /// order and the grids of its blocks in order.
     fn run(&self, chunk: &[f32]) -> Result<Vec<(Vec<u8>, Vec<RowGrid>)>, String> {
@@ -232,7 +316,8 @@ impl Sweep<'_> {
                     // columns are w[.., p .. p + be], all inside this batch.
                     for (i, g) in grids.iter_mut().enumerate() {
                         let x = &w[i * n + p..i * n + p + be];
-                        g[j / be] = Some(fit(self.target, x, imp_block(j / be))?);
+                        let base = fit(self.target, x, imp_block(j / be))?;
+                        g[j / be] = Some(self.best_scale(base, x, p));
                     }
                 }
                 let d = u[p * n + p];

@@ -218,7 +218,7 @@ pub struct MethodOptions {
 pub fn method_by_name(name: &str, opts: &MethodOptions) -> Result<Box<dyn Method>, String> {
     Ok(match name.to_ascii_lowercase().as_str() {
         "rtn" => Box::new(rtn::Rtn),
-        "gptq" => Box::new(gptq::Gptq(opts.gptq.clone())),
+        "gptq" => Box::new(gptq::Gptq::new(opts.gptq.clone())),
         "awq" => Box::new(awq::Awq(opts.awq.clone())),
         "hqq" => Box::new(hqq::Hqq(opts.hqq.clone())),
         other => {

@@ -131,7 +131,7 @@ fn gptq_lowers_the_output_error_below_round_to_nearest_on_correlated_inputs() {
                 ..GptqOptions::default()
             },
         ] {
-            let g = Gptq(opts.clone());
+            let g = Gptq::new(opts.clone());
             let out = g.quantize(&j).unwrap();
             assert_eq!(out.notes.chosen, Some("gptq"), "{target} {opts:?}");
             let (gptq, _) = output_error(&g, &j);
@@ -151,7 +151,7 @@ fn weights_already_on_the_grid_come_back_unchanged() {
         let w = crate::tensor::dequantize_tensor(&q.bytes, t, w0.len(), cols).unwrap();
         let j = job(&w, rows, cols, Target::Block(t), &s);
         let rtn = crate::tensor::quantize_tensor(&w, cols, t, None).unwrap().bytes;
-        for m in [&Gptq(GptqOptions::default()) as &dyn Method, &Rtn, &Awq(AwqOptions::default())] {
+        for m in [&Gptq::new(GptqOptions::default()) as &dyn Method, &Rtn, &Awq(AwqOptions::default())] {
             let out = m.quantize(&j).unwrap();
             let back = out.dequantize(&j.target, rows, cols).unwrap();
             assert!(back == w, "{t} {}: the values come back exactly", m.name());
@@ -173,7 +173,7 @@ fn gptq_gives_the_same_bytes_on_one_and_two_threads() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let j = job(&w, rows, cols, Target::Block(GgmlType::Q4_K.min_for(cols)), &s);
-            match Gptq(GptqOptions::default()).quantize(&j).unwrap().encoded {
+            match Gptq::new(GptqOptions::default()).quantize(&j).unwrap().encoded {
                 Encoded::Blocks(b) => b,
                 _ => unreachable!(),
             }
@@ -204,7 +204,7 @@ fn gptq_without_calibration_says_what_it_needs() {
         stats: None,
         ..job(&w, 4, 64, Target::Block(GgmlType::Q4_0), &s)
     };
-    let e = Gptq(GptqOptions::default()).quantize(&j).unwrap_err().to_string();
+    let e = Gptq::new(GptqOptions::default()).quantize(&j).unwrap_err().to_string();
     assert!(e.contains("--calib") && e.contains("ffn_up"), "{e}");
 }
 
@@ -218,7 +218,7 @@ fn non_finite_weights_and_activations_are_named() {
     let w = weights(4, 64, 8);
     let mut s = s;
     s.sum_sq[3] = f64::INFINITY;
-    let e = Gptq(GptqOptions::default())
+    let e = Gptq::new(GptqOptions::default())
         .quantize(&job(&w, 4, 64, Target::Block(GgmlType::Q4_0), &s))
         .unwrap_err();
     assert!(e.to_string().contains("calibration activations"), "{e}");
