@@ -115,11 +115,15 @@ pub fn quantize_loaded(
             .map(|d| (d.name.clone(), Target::Affine(*a)))
             .collect(),
     };
-    for t in targets.values() {
-        method
-            .check_target(t)
-            .map_err(|why| CalibError::Invalid(format!("--method {}: {why}", method.name())))?;
-    }
+    // The main target must suit the method; other types of a mix it cannot produce are
+    // rounded to nearest (as `quantize` does).
+    let main = match target {
+        InMemoryTarget::Plan(o) => Target::Block(o.preset.base_type()),
+        InMemoryTarget::Affine(a) => Target::Affine(*a),
+    };
+    method
+        .check_target(&main)
+        .map_err(|why| CalibError::Invalid(format!("--method {}: {why}", method.name())))?;
     let mut outcomes: BTreeMap<String, QuantOutcome> = BTreeMap::new();
     let mut sites = Vec::new();
     if needs.calibration() {
@@ -241,5 +245,10 @@ fn quantize_one(
         target,
         stats,
     };
+    if method.check_target(&target).is_err() {
+        let mut o = Rtn.quantize(&job)?;
+        o.notes.chosen = Some("rtn");
+        return Ok(o);
+    }
     Ok(method.quantize(&job)?)
 }

@@ -462,7 +462,9 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// The LM head from the final hidden states.
+    /// The LM head from the final hidden states, in chunks of rows: its rows are independent
+    /// for every method, and a 262k-row head (Gemma-3) would otherwise need its f32 copy and
+    /// candidates in memory at once.
     fn quantize_head(&mut self, model: &mut Model, xs: &[Vec<f32>]) -> Result<(), CalibError> {
         let name = if model.weights.output.is_some() {
             "output.weight"
@@ -480,17 +482,27 @@ impl Driver<'_> {
         let t = Instant::now();
         let m = model.weights.output();
         let (rows, cols) = (m.rows, m.cols);
-        let values = m.to_f32();
-        let job = TensorJob {
-            name,
-            role: role_of(name, 2),
-            rows,
-            cols,
-            values: &values,
-            target,
-            stats: Some(&st),
-        };
-        let out = with_output_error(self.method.quantize(&job)?, &job)?;
+        let mut parts = Vec::new();
+        let mut r0 = 0;
+        while r0 < rows {
+            let r1 = (r0 + HEAD_ROWS).min(rows);
+            let mut values = vec![0f32; (r1 - r0) * cols];
+            for (r, row) in (r0..r1).zip(values.chunks_exact_mut(cols)) {
+                m.row_into(r, row);
+            }
+            let job = TensorJob {
+                name,
+                role: role_of(name, 2),
+                rows: r1 - r0,
+                cols,
+                values: &values,
+                target,
+                stats: Some(&st),
+            };
+            parts.push((r1 - r0, with_output_error(self.method.quantize(&job)?, &job)?));
+            r0 = r1;
+        }
+        let out = concat_rows(parts).map_err(CalibError::Invalid)?;
         model.set_output(to_matrix(&out, &target, rows, cols, name)?)?;
         self.result.outcomes.insert(name.to_string(), out);
         self.result.seconds_methods += t.elapsed().as_secs_f64();
@@ -498,8 +510,53 @@ impl Driver<'_> {
     }
 }
 
-/// Averages `Σ|x|` (and `Σx²`) over the query heads that share one KV head, so a method picks
-/// one scale per V row.
+/// Rows of the LM head quantized together.
+const HEAD_ROWS: usize = 16384;
+
+/// Joins results for consecutive row ranges of one tensor (the notes: the most frequent choice,
+/// the row-weighted mean output error).
+fn concat_rows(parts: Vec<(usize, QuantOutcome)>) -> Result<QuantOutcome, String> {
+    let total: usize = parts.iter().map(|p| p.0).sum();
+    let mut notes = parts.first().map(|p| p.1.notes.clone()).unwrap_or_default();
+    let mut votes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut err = 0f64;
+    for (r, p) in &parts {
+        if let Some(c) = p.notes.chosen {
+            *votes.entry(c).or_default() += r;
+        }
+        err += p.notes.output_error.unwrap_or(0.0) * *r as f64;
+    }
+    notes.chosen = votes.into_iter().max_by_key(|v| v.1).map(|v| v.0);
+    notes.output_error = notes.output_error.map(|_| err / total.max(1) as f64);
+    let mut it = parts.into_iter().map(|p| p.1.encoded);
+    let first = it.next().ok_or("no rows")?;
+    let encoded = match first {
+        Encoded::Blocks(mut b) => {
+            for e in it {
+                match e {
+                    Encoded::Blocks(x) => b.extend_from_slice(&x),
+                    _ => return Err("mixed encodings".into()),
+                }
+            }
+            Encoded::Blocks(b)
+        }
+        Encoded::Affine(mut a) => {
+            for e in it {
+                match e {
+                    Encoded::Affine(x) => {
+                        a.rows += x.rows;
+                        a.codes.extend_from_slice(&x.codes);
+                        a.params.extend_from_slice(&x.params);
+                    }
+                    _ => return Err("mixed encodings".into()),
+                }
+            }
+            Encoded::Affine(a)
+        }
+    };
+    Ok(QuantOutcome { encoded, notes })
+}
+
 fn tie_heads(st: &mut InputStats, n_head: usize, n_head_kv: usize, hd: usize) {
     let group = n_head / n_head_kv;
     for v in [&mut st.sum_abs, &mut st.sum_sq] {

@@ -56,30 +56,12 @@ impl CalibWindows {
             return Err(err("asked for 0 calibration windows".into()));
         }
         let tokens = tokenizer.encode(text, true, false)?;
-        let available = tokens.len() / n_ctx;
-        if available == 0 {
-            return Err(err(format!(
-                "{} tokens, shorter than one window of {n_ctx} (give more text or a smaller --calib-ctx)",
-                tokens.len()
-            )));
-        }
-        let n = max_windows.map_or(available, |m| m.min(available));
         let bos = tokenizer.adds_bos().then(|| tokenizer.bos()).flatten();
-        let windows = (0..n)
-            .map(|w| {
-                let mut t = tokens[w * n_ctx..(w + 1) * n_ctx].to_vec();
-                if let Some(b) = bos {
-                    t[0] = b;
-                }
-                t
-            })
-            .collect();
-        Ok(CalibWindows {
-            path: path.to_path_buf(),
-            n_ctx,
-            windows,
-            text_tokens: tokens.len(),
-        })
+        let mut w = Self::from_tokens(path, &tokens, n_ctx, bos)?;
+        if let Some(m) = max_windows {
+            w.windows.truncate(m);
+        }
+        Ok(w)
     }
 
     /// Windows cut from token ids directly (tests, and callers that tokenized already).
@@ -87,7 +69,10 @@ impl CalibWindows {
         if n_ctx < 2 || tokens.len() < n_ctx {
             return Err(CalibError::Text {
                 path: path.to_path_buf(),
-                why: format!("{} tokens, shorter than one window of {n_ctx}", tokens.len()),
+                why: format!(
+                    "{} tokens, shorter than one window of {n_ctx} (give more text or a smaller --calib-ctx)",
+                    tokens.len()
+                ),
             });
         }
         let windows = tokens

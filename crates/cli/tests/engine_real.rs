@@ -1,4 +1,4 @@
-//! `lowbit perplexity` and `lowbit generate` on the real models (skipped when absent), against
+//! `lowbit perplexity` and `lowbit generate` on the real models (fetched by CI; a missing one fails), against
 //! figures measured with llama.cpp's llama-perplexity (d32676d, `-c 512 --chunks 2`, on the F32
 //! files `lowbit dequantize` makes from the shipped models), plus the
 //! commands' clean failures.
@@ -8,15 +8,7 @@ use common::*;
 use std::path::PathBuf;
 
 fn wikitext() -> Option<PathBuf> {
-    let p = std::env::var_os("LOWBIT_WIKITEXT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/wikitext2-test.txt"));
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} absent (set LOWBIT_WIKITEXT)", p.display());
-        None
-    }
+    common::wikitext("test")
 }
 
 /// The F32 model (dequantized from the shipped file) must score what llama-perplexity scores for

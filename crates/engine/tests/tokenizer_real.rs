@@ -1,5 +1,5 @@
 //! Token ids on the real models equal llama.cpp's (fixture made by
-//! `scripts/gen_tokenizer_fixture.py`). Skips when a model or WikiText-2 is absent.
+//! `scripts/gen_tokenizer_fixture.py`). A missing model or WikiText-2 fails (CI fetches them), skipped only under LOWBIT_OFFLINE=1.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,29 +8,12 @@ use lowbit_engine::tokenizer::Tokenizer;
 use lowbit_files::GgufFile;
 use serde_json::Value;
 
-fn models_dir() -> PathBuf {
-    match std::env::var_os("LOWBIT_MODELS") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/lowbit/models")
-        }
-    }
-}
-
-fn present(p: PathBuf) -> Option<PathBuf> {
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is absent", p.display());
-        None
-    }
-}
+#[path = "../../../tests/support/real_data.rs"]
+mod real_data;
+use real_data::{models_dir, present};
 
 fn wikitext() -> Option<PathBuf> {
-    let p = std::env::var_os("LOWBIT_WIKITEXT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/wikitext2-test.txt"));
-    present(p)
+    real_data::wikitext("test")
 }
 
 fn fixture() -> Value {
@@ -51,7 +34,7 @@ fn ids(v: &Value) -> Vec<u32> {
 
 fn load(fx: &Value, name: &str) -> Option<(Tokenizer, Value)> {
     let m = fx["models"][name].clone();
-    let path = present(models_dir().join(m["file"].as_str().unwrap()))?;
+    let path = present(models_dir().join(m["file"].as_str().unwrap()), "the real model")?;
     let file = GgufFile::open(&path).unwrap();
     Some((Tokenizer::from_gguf(&file).unwrap(), m))
 }
@@ -146,7 +129,7 @@ fn special_ids() {
 
 #[test]
 fn minilm_wordpiece_from_hf_folder() {
-    let Some(dir) = present(models_dir().join("all-MiniLM-L6-v2")) else {
+    let Some(dir) = present(models_dir().join("all-MiniLM-L6-v2"), "all-MiniLM-L6-v2") else {
         return;
     };
     let tok = Tokenizer::from_hf_dir(&dir).unwrap();

@@ -8,26 +8,23 @@ use common::Rng;
 use lowbit_formats::grid::{affine_row, block_grid, fit_row, grid_of_blocks, AffineRow, GroupParams};
 use lowbit_formats::{block_format, GgmlType};
 
-/// Every type lowbit writes, the ternary and MXFP4 formats included.
-const GRID_TYPES: [GgmlType; 17] = [
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q8_1,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::Q8_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-    GgmlType::TQ1_0,
-    GgmlType::TQ2_0,
-    GgmlType::MXFP4,
-];
+/// Every type lowbit writes: the round-to-nearest types, the ternary ones and MXFP4.
+fn grid_types() -> Vec<GgmlType> {
+    let mut t = common::TYPES.to_vec();
+    t.extend([GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::MXFP4]);
+    t
+}
+
+/// Writes `codes` through `grid` and checks every value the reader forms is the grid's.
+fn encode_and_check(ty: GgmlType, grid: &lowbit_formats::grid::RowGrid, codes: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0u8; ty.row_bytes(N as u64).unwrap() as usize];
+    grid.encode(codes, &mut bytes).unwrap();
+    let back = dequantize(ty, &bytes);
+    for i in 0..N {
+        assert_eq!(back[i], grid.value(i, codes[i]), "{ty} element {i}");
+    }
+    bytes
+}
 
 const N: usize = 1024;
 
@@ -64,7 +61,7 @@ fn dequantize(ty: GgmlType, b: &[u8]) -> Vec<f32> {
 
 #[test]
 fn every_writable_block_type_has_a_grid_and_float_types_have_none() {
-    for ty in GRID_TYPES {
+    for ty in grid_types() {
         assert!(block_grid(ty).is_some(), "{ty}");
     }
     for ty in [GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::IQ2_XXS] {
@@ -75,7 +72,7 @@ fn every_writable_block_type_has_a_grid_and_float_types_have_none() {
 
 #[test]
 fn nearest_codes_under_the_fitted_scales_reproduce_the_quantizer_bit_for_bit() {
-    for ty in GRID_TYPES {
+    for ty in grid_types() {
         for (k, x) in rows(7).iter().enumerate() {
             for imp in [None, Some(importance(11 + k as u64))] {
                 let imp = imp.as_deref();
@@ -93,7 +90,7 @@ fn nearest_codes_under_the_fitted_scales_reproduce_the_quantizer_bit_for_bit() {
 
 #[test]
 fn grid_values_are_the_readers_values_for_any_codes() {
-    for ty in GRID_TYPES {
+    for ty in grid_types() {
         let x = &rows(3)[0];
         let grid = fit_row(ty, x, None).unwrap();
         let n_codes = grid.levels.n_codes() as u32;
@@ -101,12 +98,7 @@ fn grid_values_are_the_readers_values_for_any_codes() {
         let codes: Vec<u8> = (0..N)
             .map(|_| ((r.u() * n_codes as f32) as u32).min(n_codes - 1) as u8)
             .collect();
-        let mut bytes = vec![0u8; ty.row_bytes(N as u64).unwrap() as usize];
-        grid.encode(&codes, &mut bytes).unwrap();
-        let back = dequantize(ty, &bytes);
-        for i in 0..N {
-            assert_eq!(back[i], grid.value(i, codes[i]), "{ty} element {i}");
-        }
+        let bytes = encode_and_check(ty, &grid, &codes);
         // Reading the written blocks gives the same grid and the same codes.
         let again = grid_of_blocks(ty, &bytes).unwrap();
         assert_eq!(again.params, grid.params, "{ty}");
@@ -126,7 +118,7 @@ fn out_of_range_codes_and_wrong_lengths_are_errors() {
 
 #[test]
 fn rescaling_a_block_shrinks_its_grid_and_stays_readable() {
-    for ty in GRID_TYPES {
+    for ty in grid_types() {
         let x = &rows(13)[0];
         let mut grid = fit_row(ty, x, None).unwrap();
         let before = grid.params.clone();
@@ -137,19 +129,13 @@ fn rescaling_a_block_shrinks_its_grid_and_stays_readable() {
             assert!(b <= a * 0.51 + 1e-12 || b < a, "{ty} group {j}: {a} -> {b}");
         }
         assert_eq!(grid.params[per..], before[per..], "{ty}: other blocks untouched");
-        let codes = grid.nearest_codes(x);
-        let mut bytes = vec![0u8; ty.row_bytes(N as u64).unwrap() as usize];
-        grid.encode(&codes, &mut bytes).unwrap();
-        let back = dequantize(ty, &bytes);
-        for i in 0..N {
-            assert_eq!(back[i], grid.value(i, codes[i]), "{ty} element {i}");
-        }
+        encode_and_check(ty, &grid, &grid.nearest_codes(x));
     }
 }
 
 #[test]
 fn group_parameters_can_be_set_on_the_types_with_a_free_offset() {
-    for ty in GRID_TYPES {
+    for ty in grid_types() {
         let x = &rows(17)[0];
         let mut grid = fit_row(ty, x, None).unwrap();
         let want = GroupParams {
@@ -169,13 +155,7 @@ fn group_parameters_can_be_set_on_the_types_with_a_free_offset() {
         // Within the resolution of the stored codes (6-bit sub-scales against the super-scale).
         let tol = |v: f32| 0.05 * v.abs() + 0.05 * grid.params[0].scale.abs().max(1e-6);
         assert!((got.scale - want.scale).abs() <= tol(want.scale), "{ty}: {got:?} vs {want:?}");
-        let codes = grid.nearest_codes(x);
-        let mut bytes = vec![0u8; ty.row_bytes(N as u64).unwrap() as usize];
-        grid.encode(&codes, &mut bytes).unwrap();
-        let back = dequantize(ty, &bytes);
-        for i in 0..N {
-            assert_eq!(back[i], grid.value(i, codes[i]), "{ty} element {i}");
-        }
+        encode_and_check(ty, &grid, &grid.nearest_codes(x));
     }
 }
 

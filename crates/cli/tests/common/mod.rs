@@ -99,25 +99,7 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
     path
 }
 
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("LOWBIT_MODELS") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/lowbit/models")
-        }
-    }
-}
-
-/// The real model's path, or None (with a note on stderr) when it has not been fetched.
-pub fn real_model(name: &str) -> Option<PathBuf> {
-    let p = models_dir().join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipping: {} not fetched (run scripts/fetch-models.sh)",
-            p.display()
-        );
-        None
-    }
-}
+#[path = "../../../../tests/support/real_data.rs"]
+mod real_data;
+#[allow(unused_imports)]
+pub use real_data::{models_dir, present, real_model, wikitext};

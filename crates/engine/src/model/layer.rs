@@ -239,21 +239,7 @@ impl Model<'_> {
             .layers
             .get_mut(il)
             .ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
-        let slot = layer.linear_mut(id);
-        if (m.rows, m.cols) != (slot.rows, slot.cols) {
-            return Err(ModelError::WrongShape {
-                name,
-                expected: vec![slot.cols as u64, slot.rows as u64],
-                found: vec![m.cols as u64, m.rows as u64],
-            });
-        }
-        *slot = Matrix {
-            ty: m.ty,
-            rows: m.rows,
-            cols: m.cols,
-            data: std::borrow::Cow::Owned(m.data.into_owned()),
-        };
-        Ok(())
+        replace(layer.linear_mut(id), m, name)
     }
 
     /// Replaces a norm's weights of layer `il` (a scale folded into it, as AWQ does).
@@ -278,40 +264,12 @@ impl Model<'_> {
     /// Replaces the LM head (the embedding too when they are tied).
     pub fn set_output(&mut self, m: Matrix<'_>) -> Result<()> {
         let w = &mut self.weights;
-        let slot = w.output.as_mut().unwrap_or(&mut w.token_embd);
-        if (m.rows, m.cols) != (slot.rows, slot.cols) {
-            return Err(ModelError::WrongShape {
-                name: "output.weight".into(),
-                expected: vec![slot.cols as u64, slot.rows as u64],
-                found: vec![m.cols as u64, m.rows as u64],
-            });
-        }
-        *slot = Matrix {
-            ty: m.ty,
-            rows: m.rows,
-            cols: m.cols,
-            data: std::borrow::Cow::Owned(m.data.into_owned()),
-        };
-        Ok(())
+        replace(w.output.as_mut().unwrap_or(&mut w.token_embd), m, "output.weight".into())
     }
 
     /// Replaces the token embedding (the LM head too when they are tied).
     pub fn set_embedding(&mut self, m: Matrix<'_>) -> Result<()> {
-        let slot = &mut self.weights.token_embd;
-        if (m.rows, m.cols) != (slot.rows, slot.cols) {
-            return Err(ModelError::WrongShape {
-                name: "token_embd.weight".into(),
-                expected: vec![slot.cols as u64, slot.rows as u64],
-                found: vec![m.cols as u64, m.rows as u64],
-            });
-        }
-        *slot = Matrix {
-            ty: m.ty,
-            rows: m.rows,
-            cols: m.cols,
-            data: std::borrow::Cow::Owned(m.data.into_owned()),
-        };
-        Ok(())
+        replace(&mut self.weights.token_embd, m, "token_embd.weight".into())
     }
 
     /// A cache for one layer's window, used by [`Model::attn_mix`]; exposed for callers that
@@ -319,4 +277,22 @@ impl Model<'_> {
     pub fn new_layer_cache(&self, n_ctx: usize) -> LayerCache {
         LayerCache::new(&self.config, n_ctx)
     }
+}
+
+/// Puts `m` (owned from here on) in `slot` when the shapes agree.
+fn replace<'a>(slot: &mut Matrix<'a>, m: Matrix<'_>, name: String) -> Result<()> {
+    if (m.rows, m.cols) != (slot.rows, slot.cols) {
+        return Err(ModelError::WrongShape {
+            name,
+            expected: vec![slot.cols as u64, slot.rows as u64],
+            found: vec![m.cols as u64, m.rows as u64],
+        });
+    }
+    *slot = Matrix {
+        ty: m.ty,
+        rows: m.rows,
+        cols: m.cols,
+        data: std::borrow::Cow::Owned(m.data.into_owned()),
+    };
+    Ok(())
 }

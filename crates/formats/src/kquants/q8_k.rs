@@ -40,18 +40,8 @@ fn quantize_block(x: &[f32], imp: Option<&[f32]>, out: &mut [u8]) {
     if p == 0.0 {
         codes = [127; 256];
     }
-    let (head, rest) = out.split_at_mut(4);
-    let (qs, bsums) = rest.split_at_mut(256);
-    head.copy_from_slice(&d.to_le_bytes());
-    for (j, sum) in bsums.chunks_exact_mut(2).enumerate() {
-        let mut s = 0i16;
-        for (k, &c) in codes[16 * j..16 * j + 16].iter().enumerate() {
-            let q = c as i16 - 127;
-            qs[16 * j + k] = q as i8 as u8;
-            s += q;
-        }
-        sum.copy_from_slice(&s.to_le_bytes());
-    }
+    out[..4].copy_from_slice(&d.to_le_bytes());
+    Q8_K.write_codes(out, &codes);
 }
 
 #[inline(always)]

@@ -165,3 +165,30 @@ pub fn block_codes(codes: &[u8]) -> [u8; QK] {
     c.copy_from_slice(&codes[..QK]);
     c
 }
+
+/// The group parameters of a block whose first two bytes are its f16 scale.
+#[inline]
+pub fn scale_params(b: &[u8], out: &mut [crate::grid::GroupParams]) {
+    out[0] = crate::grid::GroupParams {
+        scale: crate::float::read_f16(b),
+        ..Default::default()
+    };
+}
+
+/// The group parameters of a `_1` block: f16 scale then f16 offset.
+#[inline]
+pub fn affine_params(b: &[u8], out: &mut [crate::grid::GroupParams]) {
+    out[0] = crate::grid::GroupParams {
+        scale: crate::float::read_f16(b),
+        offset: crate::float::read_f16(&b[2..]),
+        zero: 0.0,
+    };
+}
+
+/// Stores a `_1` block's scale and offset.
+#[inline]
+pub fn set_affine_params(b: &mut [u8], p: crate::grid::GroupParams) -> bool {
+    store_f16(&mut b[0..2], p.scale);
+    store_f16(&mut b[2..4], p.offset);
+    true
+}

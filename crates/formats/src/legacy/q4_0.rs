@@ -1,6 +1,6 @@
 //! Q4_0: 32 elements, f16 scale `d`, 4-bit codes; value = d·(code − 8).
 
-use super::common::{block_codes, pack_nibbles, quantize_scaled, rescale_f16, unpack_nibbles, QK};
+use super::common::{scale_params, block_codes, pack_nibbles, quantize_scaled, rescale_f16, unpack_nibbles, QK};
 use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
@@ -62,10 +62,7 @@ impl BlockGrid for Q4_0 {
         Levels::Int { lo: -8, hi: 7 }
     }
     fn params(&self, b: &[u8], out: &mut [GroupParams]) {
-        out[0] = GroupParams {
-            scale: read_f16(b),
-            ..Default::default()
-        };
+        scale_params(b, out);
     }
     fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
         unpack_nibbles(&b[2..18], codes);

@@ -1,7 +1,6 @@
 //! Q4_1: 32 elements, f16 scale `d` and offset `m`, 4-bit codes; value = d·code + m.
 
-use super::common::{block_codes, pack_nibbles, quantize_affine, rescale_f16, unpack_nibbles, QK};
-use crate::blockwise::store_f16;
+use super::common::{affine_params, set_affine_params, block_codes, pack_nibbles, quantize_affine, rescale_f16, unpack_nibbles, QK};
 use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
@@ -60,11 +59,7 @@ impl BlockGrid for Q4_1 {
         Levels::Int { lo: 0, hi: 15 }
     }
     fn params(&self, b: &[u8], out: &mut [GroupParams]) {
-        out[0] = GroupParams {
-            scale: read_f16(b),
-            offset: read_f16(&b[2..]),
-            zero: 0.0,
-        };
+        affine_params(b, out);
     }
     fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
         unpack_nibbles(&b[4..20], codes);
@@ -76,8 +71,6 @@ impl BlockGrid for Q4_1 {
         rescale_f16(b, r);
     }
     fn set_params(&self, b: &mut [u8], _j: usize, p: GroupParams) -> bool {
-        store_f16(&mut b[0..2], p.scale);
-        store_f16(&mut b[2..4], p.offset);
-        true
+        set_affine_params(b, p)
     }
 }

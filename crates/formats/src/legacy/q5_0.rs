@@ -2,7 +2,7 @@
 //! value = d·(code − 16).
 
 use crate::grid::{BlockGrid, GroupParams, Levels};
-use super::common::{block_codes, rescale_f16, pack_high_bits, pack_nibbles, quantize_scaled, unpack5, QK};
+use super::common::{scale_params, block_codes, rescale_f16, pack_high_bits, pack_nibbles, quantize_scaled, unpack5, QK};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -62,10 +62,7 @@ impl BlockGrid for Q5_0 {
         Levels::Int { lo: -16, hi: 15 }
     }
     fn params(&self, b: &[u8], out: &mut [GroupParams]) {
-        out[0] = GroupParams {
-            scale: read_f16(b),
-            ..Default::default()
-        };
+        scale_params(b, out);
     }
     fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
         codes[..QK].copy_from_slice(&unpack5(&b[2..6], &b[6..22]));

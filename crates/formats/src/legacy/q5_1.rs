@@ -1,8 +1,7 @@
 //! Q5_1: 32 elements, f16 scale `d` and offset `m`, 5-bit codes; value = d·code + m.
 
-use crate::blockwise::store_f16;
 use crate::grid::{BlockGrid, GroupParams, Levels};
-use super::common::{block_codes, rescale_f16, pack_high_bits, pack_nibbles, quantize_affine, unpack5, QK};
+use super::common::{affine_params, set_affine_params, block_codes, rescale_f16, pack_high_bits, pack_nibbles, quantize_affine, unpack5, QK};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
 use crate::search::{deltas, IntLevels, Plan};
@@ -60,11 +59,7 @@ impl BlockGrid for Q5_1 {
         Levels::Int { lo: 0, hi: 31 }
     }
     fn params(&self, b: &[u8], out: &mut [GroupParams]) {
-        out[0] = GroupParams {
-            scale: read_f16(b),
-            offset: read_f16(&b[2..]),
-            zero: 0.0,
-        };
+        affine_params(b, out);
     }
     fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
         codes[..QK].copy_from_slice(&unpack5(&b[4..8], &b[8..24]));
@@ -78,8 +73,6 @@ impl BlockGrid for Q5_1 {
         rescale_f16(b, r);
     }
     fn set_params(&self, b: &mut [u8], _j: usize, p: GroupParams) -> bool {
-        store_f16(&mut b[0..2], p.scale);
-        store_f16(&mut b[2..4], p.offset);
-        true
+        set_affine_params(b, p)
     }
 }

@@ -1,6 +1,6 @@
 //! Q8_0: 32 elements, f16 scale `d`, int8 codes; value = d·code.
 
-use super::common::{quantize_scaled, rescale_f16, QK};
+use super::common::{scale_params, quantize_scaled, rescale_f16, QK};
 use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::impl_block_format;
 use crate::float::read_f16;
@@ -85,10 +85,7 @@ impl BlockGrid for Q8_0 {
         Levels::Int { lo: -127, hi: 127 }
     }
     fn params(&self, b: &[u8], out: &mut [GroupParams]) {
-        out[0] = GroupParams {
-            scale: read_f16(b),
-            ..Default::default()
-        };
+        scale_params(b, out);
     }
     fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
         read_int8_codes(&b[2..34], codes);

@@ -1,7 +1,7 @@
 //! Q8_1: 32 elements, f16 scale `d`, f16 `s = d·Σcode` (precomputed for dot products against
 //! offset formats), int8 codes; value = d·code. 36 bytes as ggml lays it out today.
 
-use super::common::{rescale_f16, QK};
+use super::common::{scale_params, rescale_f16, QK};
 use super::q8_0::{quantize_codes, read_int8_codes, write_int8_codes};
 use crate::grid::{BlockGrid, GroupParams, Levels};
 use crate::blockwise::{impl_block_format, store_f16};
@@ -36,10 +36,7 @@ impl BlockGrid for Q8_1 {
         Levels::Int { lo: -127, hi: 127 }
     }
     fn params(&self, b: &[u8], out: &mut [GroupParams]) {
-        out[0] = GroupParams {
-            scale: read_f16(b),
-            ..Default::default()
-        };
+        scale_params(b, out);
     }
     fn read_codes(&self, b: &[u8], codes: &mut [u8]) {
         read_int8_codes(&b[4..36], codes);

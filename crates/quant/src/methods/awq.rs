@@ -18,14 +18,13 @@
 
 use super::rtn::round_to_nearest;
 use super::{
-    block_len, check_job, encode_rows, fit, importance_of, Method, MethodNotes, Needs,
-    QuantOutcome, SiteJob, SiteScales, TensorJob, ROWS_PER_TASK,
+    block_len, check_job, encode_rows, fit, importance_of, job_error, map_rows, Method,
+    MethodNotes, Needs, QuantOutcome, SiteJob, SiteScales, TensorJob,
 };
 use crate::error::QuantError;
 use crate::linalg::{to_f32, weighted_error};
 use crate::stats::InputStats;
 use lowbit_formats::grid::RowGrid;
-use rayon::prelude::*;
 
 #[derive(Clone, Debug)]
 pub struct AwqOptions {
@@ -120,10 +119,7 @@ impl Method for Awq {
     /// are those of the scaled input): importance-weighted fit, then the clipping search.
     fn quantize(&self, job: &TensorJob) -> Result<QuantOutcome, QuantError> {
         check_job(job)?;
-        let err = |message: String| QuantError::Method {
-            tensor: job.name.into(),
-            message,
-        };
+        let err = job_error(job);
         if job.target.is_float() {
             return super::rtn::Rtn.quantize(job);
         }
@@ -147,20 +143,7 @@ impl Method for Awq {
                 m
             })
             .collect();
-        let per_row: Vec<(Vec<u8>, Vec<RowGrid>, f32)> = job
-            .values
-            .par_chunks(ROWS_PER_TASK * n)
-            .map(|chunk| {
-                chunk
-                    .chunks_exact(n)
-                    .map(|row| clip_row(row, job, be, imp.as_deref(), &hb, &factors))
-                    .collect::<Result<Vec<_>, String>>()
-            })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(err)?
-            .into_iter()
-            .flatten()
-            .collect();
+        let per_row = map_rows(job, |row| clip_row(row, job, be, imp.as_deref(), &hb, &factors))?;
         let mean_clip =
             per_row.iter().map(|r| r.2).sum::<f32>() / per_row.len().max(1) as f32;
         let per_row = per_row.into_iter().map(|(c, g, _)| (c, g)).collect();

@@ -27,8 +27,8 @@
 
 use super::rtn::round_to_nearest;
 use super::{
-    block_len, check_job, encode_rows, fit, importance_of, Encoded, Method, MethodNotes, Needs,
-    QuantOutcome, TensorJob,
+    block_len, check_job, encode_rows, fit, importance_of, job_error, Encoded, Method,
+    MethodNotes, Needs, QuantOutcome, TensorJob,
 };
 use crate::error::QuantError;
 use crate::linalg::{inverse_factor, permute, to_f32, weighted_error, InverseFactor};
@@ -136,10 +136,7 @@ impl Method for Gptq {
 
     fn quantize(&self, job: &TensorJob) -> Result<QuantOutcome, QuantError> {
         check_job(job)?;
-        let err = |message: String| QuantError::Method {
-            tensor: job.name.into(),
-            message,
-        };
+        let err = job_error(job);
         if job.target.is_float() {
             return super::rtn::Rtn.quantize(job);
         }

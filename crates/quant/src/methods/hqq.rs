@@ -15,13 +15,12 @@
 //! asymmetric layouts and Q4_1, Q5_1, Q2_K, Q4_K, Q5_K.
 
 use super::{
-    check_job, encode_rows, fit, Method, MethodNotes, Needs, QuantOutcome, TensorJob,
-    ROWS_PER_TASK,
+    check_job, encode_rows, fit, job_error, map_rows, Method, MethodNotes, Needs, QuantOutcome,
+    TensorJob,
 };
 use crate::error::QuantError;
 use crate::target::Target;
 use lowbit_formats::grid::{GroupParams, RowGrid};
-use rayon::prelude::*;
 
 #[derive(Clone, Debug)]
 pub struct HqqOptions {
@@ -69,29 +68,13 @@ impl Method for Hqq {
 
     fn quantize(&self, job: &TensorJob) -> Result<QuantOutcome, QuantError> {
         check_job(job)?;
-        let err = |message: String| QuantError::Method {
-            tensor: job.name.into(),
-            message,
-        };
+        let err = job_error(job);
         if job.target.is_float() {
             return super::rtn::Rtn.quantize(job);
         }
         self.check_target(&job.target).map_err(err)?;
         let n = job.cols;
-        let per_row: Vec<(Vec<u8>, Vec<RowGrid>, u32)> = job
-            .values
-            .par_chunks(ROWS_PER_TASK * n)
-            .map(|chunk| {
-                chunk
-                    .chunks_exact(n)
-                    .map(|row| self.row(row, &job.target))
-                    .collect::<Result<Vec<_>, String>>()
-            })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(err)?
-            .into_iter()
-            .flatten()
-            .collect();
+        let per_row = map_rows(job, |row| self.row(row, &job.target))?;
         let iters = per_row.iter().map(|r| r.2 as f32).sum::<f32>() / per_row.len().max(1) as f32;
         let per_row = per_row.into_iter().map(|(c, g, _)| (c, g)).collect();
         Ok(QuantOutcome {

@@ -324,6 +324,28 @@ pub(crate) fn importance_of(stats: Option<&InputStats>) -> Option<Vec<f32>> {
     imp.iter().all(|v| v.is_finite() && *v >= 0.0).then_some(imp)
 }
 
+/// A method error naming the job's tensor.
+pub(crate) fn job_error<'a>(job: &'a TensorJob) -> impl Fn(String) -> QuantError + Copy + 'a {
+    move |message| QuantError::Method {
+        tensor: job.name.into(),
+        message,
+    }
+}
+
+/// `f` on every row of the job, rows in parallel chunks, results in row order.
+pub(crate) fn map_rows<T: Send>(
+    job: &TensorJob,
+    f: impl Fn(&[f32]) -> Result<T, String> + Sync,
+) -> Result<Vec<T>, QuantError> {
+    let rows: Vec<Vec<T>> = job
+        .values
+        .par_chunks(ROWS_PER_TASK * job.cols)
+        .map(|chunk| chunk.chunks_exact(job.cols).map(&f).collect::<Result<Vec<T>, String>>())
+        .collect::<Result<_, String>>()
+        .map_err(job_error(job))?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
 /// Checks a job's shape and values before a method starts.
 pub(crate) fn check_job(job: &TensorJob) -> Result<(), QuantError> {
     if job.values.len() != job.rows * job.cols {

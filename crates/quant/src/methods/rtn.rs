@@ -4,12 +4,11 @@
 //! to where they have nothing to add (float targets, tensors calibration did not reach).
 
 use super::{
-    check_job, encode_rows, fit, importance_of, Encoded, Method, MethodNotes,
-    Needs, QuantOutcome, TensorJob, ROWS_PER_TASK,
+    check_job, encode_rows, fit, importance_of, job_error, map_rows, Encoded, Method, MethodNotes,
+    Needs, QuantOutcome, TensorJob,
 };
 use crate::error::QuantError;
 use crate::target::Target;
-use rayon::prelude::*;
 
 pub struct Rtn;
 
@@ -37,10 +36,7 @@ impl Method for Rtn {
 
 /// Round-to-nearest of a whole tensor onto its target, rows in parallel.
 pub fn round_to_nearest(job: &TensorJob, importance: Option<&[f32]>) -> Result<Encoded, QuantError> {
-    let err = |message: String| QuantError::Method {
-        tensor: job.name.into(),
-        message,
-    };
+    let err = job_error(job);
     match job.target {
         Target::Block(t) => {
             let q = crate::tensor::quantize_tensor(job.values, job.cols, t, importance)
@@ -48,23 +44,10 @@ pub fn round_to_nearest(job: &TensorJob, importance: Option<&[f32]>) -> Result<E
             Ok(Encoded::Blocks(q.bytes))
         }
         Target::Affine(_) => {
-            let per_row = job
-                .values
-                .par_chunks(ROWS_PER_TASK * job.cols)
-                .map(|chunk| {
-                    chunk
-                        .chunks_exact(job.cols)
-                        .map(|row| {
-                            let g = fit(&job.target, row, importance)?;
-                            Ok((g.nearest_codes(row), vec![g]))
-                        })
-                        .collect::<Result<Vec<_>, String>>()
-                })
-                .collect::<Result<Vec<_>, String>>()
-                .map_err(err)?
-                .into_iter()
-                .flatten()
-                .collect();
+            let per_row = map_rows(job, |row| {
+                let g = fit(&job.target, row, importance)?;
+                Ok((g.nearest_codes(row), vec![g]))
+            })?;
             encode_rows(&job.target, job.rows, job.cols, per_row).map_err(err)
         }
     }

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Rebuilds docs/RESULTS.md: lowbit's calibrated methods against llama.cpp on SmolLM2-135M and
+Gemma-3-270M. Called by scripts/results-report.sh (which sets up the paths); every measurement
+is cached in a JSON file beside the model files, so an interrupted run resumes where it stopped.
+
+What it does, per model:
+  1. F32 logits on WikiText-2 *test* (40 × 512): llama-perplexity --kl-divergence-base and
+     lowbit perplexity --save-logits (each tool's KLD is measured against its own F32 run).
+  2. Importance matrices on WikiText-2 *valid* (the first 128 windows of 512 tokens), by
+     llama-imatrix and by lowbit imatrix: the time of each, and the largest relative difference
+     of their values per tensor.
+  3. For each type: llama-quantize's file (plain, and with llama's imatrix) and lowbit's files
+     (rtn plain, rtn with its own importance matrix, gptq, awq, hqq where the type has a zero
+     point) quantized from the same F32 file, with the quantize time and peak memory; each file
+     measured by llama-perplexity (-c 512 --chunks 40, KLD vs F32) and by lowbit perplexity.
+  4. Affine layouts in memory (lowbit perplexity --quantize), the calibration-size study and the
+     peers' layouts.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LLAMA = Path(os.environ["LLAMA_BIN"])
+LOWBIT = os.environ["LOWBIT_BIN"]
+WORK = Path(os.environ["WORK"])  # F32 references
+OUT = Path(os.environ["SCRATCH"])  # files and the cache
+TEST = os.environ["TEST_TEXT"]
+VALID = os.environ["VALID_TEXT"]
+PY = os.environ.get("ORACLE_PY", sys.executable)
+DOC = Path(os.environ.get("RESULTS_DOC", "docs/RESULTS.md"))
+WINDOWS = 128
+THREADS = "2"
+
+MODELS = {
+    "smollm2": {
+        "title": "SmolLM2-135M-Instruct",
+        "types": ["Q4_0", "Q4_K_M", "IQ4_XS", "Q3_K_M", "Q2_K"],
+        # lowbit files at a size llama.cpp's Q4_K_M reaches (its fallbacks make it 6.2 bpw here).
+        "extra": [("Q5_K_S", "gptq")],
+        # 576-wide rows do not split into groups of 128 (llm-compressor refuses g128 too).
+        "affine": ["int4-g64", "int3-g64"],
+        "peers": [("int4-g64-sym", "gptq"), ("int4-g64", "gptq"), ("int4-g32", "gptq"),
+                  ("int4-g64-sym", "rtn"), ("int4-g64", "awq")],
+        "windows_study": [32, 128, 512],
+    },
+    "gemma3": {
+        "title": "Gemma-3-270M",
+        "types": ["Q4_0", "Q4_K_M", "IQ4_XS", "Q3_K_M", "Q2_K"],
+        "extra": [],
+        "affine": ["int4-g128", "int3-g128"],
+        "peers": [],
+        "windows_study": [],
+    },
+}
+HQQ_TYPES = {"Q4_K_M", "Q2_K", "Q4_1", "Q5_1", "Q4_K_S", "Q5_K_S", "Q5_K_M"}
+
+cache_path = OUT / "results.json"
+cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+
+
+def save():
+    tmp = cache_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    tmp.replace(cache_path)
+
+
+def run(cmd, log=None):
+    """Runs cmd under /usr/bin/time; returns (seconds, peak RSS bytes, stdout)."""
+    full = ["/usr/bin/time", "-f", "TIME %e %M"] + [str(c) for c in cmd]
+    p = subprocess.run(full, capture_output=True, text=True)
+    if log:
+        Path(log).write_text(p.stdout + p.stderr)
+    if p.returncode != 0:
+        sys.exit(f"failed ({p.returncode}): {' '.join(map(str, cmd))}\n{p.stderr[-3000:]}")
+    m = re.findall(r"TIME ([0-9.]+) ([0-9]+)", p.stderr)[-1]
+    return float(m[0]), int(m[1]) * 1024, p.stdout
+
+
+def cached(key, fn):
+    if key not in cache:
+        print(f"  {key}", file=sys.stderr, flush=True)
+        cache[key] = fn()
+        save()
+    return cache[key]
+
+
+def llama_kld(model, f, base):
+    log = f"{f}.llama.log"
+    run([LLAMA / "llama-perplexity", "-m", f, "-f", TEST, "-c", "512", "--chunks", "40",
+         "--kl-divergence-base", base, "--kl-divergence", "-t", THREADS], log)
+    text = Path(log).read_text()
+    num = lambda pat: float(re.search(pat, text, re.M).group(1))
+    return {
+        "ppl": num(r"^Mean PPL\(Q\)\s*:\s*([0-9.]+)"),
+        "kld": num(r"^Mean\s+KLD:\s*([0-9.]+)"),
+        "kld99": num(r"^99\.0%\s+KLD:\s*([0-9.]+)"),
+        "top1": num(r"^Same top p:\s*([0-9.]+)"),
+    }
+
+
+def lowbit_kld(f, base, extra=()):
+    _, _, out = run([LOWBIT, "perplexity", "--model", f, "--file", TEST, "--ctx", "512",
+                     "--chunks", "40", "--kld-base", base, "--threads", THREADS, "--json", *extra])
+    d = json.loads(out)
+    k = d["kld"]
+    r = {"ppl": d["ppl"]["value"], "kld": k["mean_kld"]["value"],
+         "kld99": k["kld_percentiles"]["99"], "top1": 100 * k["same_top"]["value"]}
+    if "quantized" in d:
+        q = d["quantized"]
+        r.update(bpw=q["bits_per_weight"], matrix_bytes=q["matrix_bytes"], seconds=q["seconds"])
+    return r
+
+
+def imatrix_compare(a, b):
+    """Largest relative difference of mean x² per tensor between two imatrix files."""
+    script = r'''
+import sys, numpy as np
+from gguf import GGUFReader
+def load(p):
+    r = GGUFReader(p); t = {x.name: np.array(x.data, dtype=np.float64).reshape(-1) for x in r.tensors}
+    return {n[:-len('.in_sum2')]: t[n] / t[n[:-len('.in_sum2')] + '.counts'][0] for n in t if n.endswith('.in_sum2')}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+worst = {}
+for n in sorted(set(a) & set(b)):
+    x, y = a[n], b[n]
+    worst[n] = float(np.max(np.abs(x - y) / np.maximum(np.abs(y), 1e-12 * np.max(np.abs(y)) + 1e-30)))
+import json; print(json.dumps({"common": len(worst), "only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a)), "worst": worst}))
+'''
+    p = subprocess.run([PY, "-c", script, str(a), str(b)], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(p.stderr)
+    return json.loads(p.stdout)
+
+
+def size(f):
+    return os.path.getsize(f)
+
+
+def model_results(m, spec):
+    f32 = WORK / f"{m}-f32.gguf"
+    lbase, bbase = OUT / f"{m}.llama-base.kld", OUT / f"{m}.lowbit-base.bin"
+    if not lbase.exists():
+        run([LLAMA / "llama-perplexity", "-m", f32, "-f", TEST, "-c", "512", "--chunks", "40",
+             "--kl-divergence-base", lbase, "-t", THREADS], f"{lbase}.log")
+    if not bbase.exists():
+        run([LOWBIT, "perplexity", "--model", f32, "--file", TEST, "--chunks", "40",
+             "--save-logits", bbase, "--threads", THREADS])
+    # Importance matrices on the same windows.
+    lim, bim = OUT / f"{m}-llama.imatrix.gguf", OUT / f"{m}-lowbit.imatrix.gguf"
+    cached(f"{m}/imatrix/llama", lambda: dict(zip(("seconds", "rss"), run(
+        [LLAMA / "llama-imatrix", "-m", f32, "-f", VALID, "-c", "512", "--chunks", WINDOWS,
+         "-o", lim, "-t", THREADS, "--no-ppl"], f"{lim}.log")[:2])))
+    cached(f"{m}/imatrix/lowbit", lambda: dict(zip(("seconds", "rss"), run(
+        [LOWBIT, "imatrix", "--model", f32, "--file", VALID, "--ctx", "512", "--chunks", WINDOWS,
+         "-o", bim, "--threads", THREADS])[:2])))
+    cached(f"{m}/imatrix/compare", lambda: imatrix_compare(bim, lim))
+
+    def lowbit_file(ty, method, calib=True, windows=WINDOWS):
+        tag = f"{ty}-{method}" + ("" if calib or method == "hqq" else "-plain") + (
+            f"-w{windows}" if windows != WINDOWS else "")
+        f = OUT / f"{m}-lowbit-{tag}.gguf"
+        key = f"{m}/file/lowbit/{tag}"
+
+        def make():
+            cmd = [LOWBIT, "quantize", f32, f, "--type", ty, "--method", method, "--threads",
+                   THREADS, "--json"]
+            if calib and method != "hqq":
+                cmd += ["--calib", VALID, "--calib-chunks", windows]
+            t, rss, out = run(cmd)
+            d = json.loads(out)
+            return {"seconds": t, "rss": rss, "bytes": size(f), "bpw": d["bits_per_weight"],
+                    "calibration": d.get("calibration")}
+        info = cached(key, make)
+        info["llama"] = cached(key + "/llama", lambda: llama_kld(m, f, lbase))
+        info["lowbit"] = cached(key + "/lowbit", lambda: lowbit_kld(f, bbase))
+        return info
+
+    def llama_file(ty, imatrix):
+        tag = f"{ty}-{'imatrix' if imatrix else 'plain'}"
+        f = OUT / f"{m}-llama-{tag}.gguf"
+        key = f"{m}/file/llama/{tag}"
+
+        def make():
+            cmd = [LLAMA / "llama-quantize"] + (["--imatrix", lim] if imatrix else []) + [f32, f, ty, THREADS]
+            t, rss, _ = run(cmd, f"{f}.log")
+            return {"seconds": t, "rss": rss, "bytes": size(f)}
+        info = cached(key, make)
+        info["llama"] = cached(key + "/llama", lambda: llama_kld(m, f, lbase))
+        info["lowbit"] = cached(key + "/lowbit", lambda: lowbit_kld(f, bbase))
+        return info
+
+    rows = {}
+    for ty in spec["types"]:
+        rows[ty] = {
+            "llama plain": llama_file(ty, False),
+            "llama imatrix": llama_file(ty, True),
+            "lowbit rtn": lowbit_file(ty, "rtn", calib=False),
+            "lowbit rtn+imatrix": lowbit_file(ty, "rtn"),
+            "lowbit gptq": lowbit_file(ty, "gptq"),
+            "lowbit awq": lowbit_file(ty, "awq"),
+        }
+        if ty in HQQ_TYPES:
+            rows[ty]["lowbit hqq"] = lowbit_file(ty, "hqq", calib=False)
+    for ty, method in spec["extra"]:
+        rows.setdefault(ty, {})[f"lowbit {method}"] = lowbit_file(ty, method)
+
+    def in_memory(layout, method, windows=WINDOWS):
+        key = f"{m}/memory/{layout}-{method}" + (f"-w{windows}" if windows != WINDOWS else "")
+        extra = ["--quantize", layout, "--method", method]
+        if method in ("gptq", "awq", "rtn+imatrix"):
+            extra = ["--quantize", layout, "--method", method.split("+")[0], "--calib", VALID,
+                     "--calib-chunks", str(windows)]
+        return cached(key, lambda: lowbit_kld(WORK / f"{m}-f32.gguf", bbase, extra))
+
+    affine = {lay: {meth: in_memory(lay, meth) for meth in ("rtn", "gptq", "awq", "hqq")}
+              for lay in spec["affine"]}
+    peers = {f"{lay} {meth}": in_memory(lay, meth) for lay, meth in spec["peers"]}
+    study = {w: lowbit_file("Q4_0", "gptq", windows=w) for w in spec["windows_study"]}
+    return rows, affine, peers, study
+
+
+def fmt_size(b):
+    return f"{b / 1e6:.2f} MB"
+
+
+def render(results):
+    L = ["# Results: calibrated quantization against llama.cpp", "",
+         "Rebuilt by `LLAMA_BIN=… scripts/results-report.sh` (it builds nothing of llama.cpp;"
+         " measurements are cached, so a rerun only adds what is missing). Every file is made from"
+         " the same F32 file (the shipped model expanded) and measured twice on WikiText-2 *test*"
+         " (40 windows of 512 tokens, 2 threads): by llama.cpp's `llama-perplexity` (KLD against"
+         " its own F32 run; its 8-bit activations add ≈0.003 to every quantized file) and by"
+         " `lowbit perplexity` (f32 activations: the weights' error alone). Calibration and"
+         f" importance matrices use the first {WINDOWS} windows of 512 tokens of WikiText-2"
+         " *valid* — never the test split. Times and peak memory are `/usr/bin/time` of the"
+         " whole command on this 2-core machine.", ""]
+    for m, (rows, affine, peers, study, im) in results.items():
+        L += [f"## {MODELS[m]['title']}", ""]
+        L += ["| type | file | bytes | bpw | llama.cpp PPL | KLD | 99% KLD | top-1 | lowbit PPL |"
+              " KLD | 99% KLD | top-1 | quantize s | peak MiB |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for ty, files in rows.items():
+            for name, r in files.items():
+                a, b = r["llama"], r["lowbit"]
+                bpw = r.get("bpw")
+                L.append(f"| {ty} | {name} | {r['bytes']:,} | {bpw:.3f} |" if bpw else f"| {ty} | {name} | {r['bytes']:,} | – |")
+                L[-1] += (f" {a['ppl']:.4f} | {a['kld']:.4f} | {a['kld99']:.3f} | {a['top1']:.2f} |"
+                          f" {b['ppl']:.4f} | {b['kld']:.4f} | {b['kld99']:.3f} | {b['top1']:.2f} |"
+                          f" {r['seconds']:.1f} | {r['rss'] / 2**20:.0f} |")
+        L += ["", "**Goal check** (llama.cpp's imatrix file vs the best lowbit file no larger, both"
+              " measured by llama-perplexity):", "",
+              "| llama.cpp file | bytes | KLD | best lowbit file ≤ its size | bytes | KLD | ratio |",
+              "|---|---:|---:|---|---:|---:|---:|"]
+        all_lowbit = [(f"{ty} {n}", r) for ty, fs in rows.items() for n, r in fs.items() if n.startswith("lowbit")]
+        for ty, files in rows.items():
+            ref = files.get("llama imatrix")
+            if not ref:
+                continue
+            cands = [(n, r) for n, r in all_lowbit if r["bytes"] <= ref["bytes"]]
+            n, r = min(cands, key=lambda c: c[1]["llama"]["kld"])
+            L.append(f"| {ty} imatrix | {ref['bytes']:,} | {ref['llama']['kld']:.4f} | {n} |"
+                     f" {r['bytes']:,} | {r['llama']['kld']:.4f} | {r['llama']['kld'] / ref['llama']['kld']:.2f} |")
+        if affine:
+            L += ["", "Affine layouts in memory (`lowbit perplexity --quantize LAYOUT --method M`;"
+                  " f16 scales, asymmetric unless `-sym`; embedding and LM head as stored; lowbit's"
+                  " measure):", "", "| layout | method | bpw | PPL | KLD | 99% KLD | top-1 | quantize s |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+            for lay, ms in affine.items():
+                for meth, r in ms.items():
+                    L.append(f"| {lay} | {meth} | {r['bpw']:.3f} | {r['ppl']:.4f} | {r['kld']:.4f} |"
+                             f" {r['kld99']:.3f} | {r['top1']:.2f} | {r['seconds']:.1f} |")
+        if peers:
+            L += ["", "Peer layouts (llm-compressor 0.14's figures from the issue: GPTQ g64 sym 0.190,"
+                  " g64 asym 0.103, g32 asym 0.079; RTN g64 sym 0.374; AWQ g64 asym 0.130):", "",
+                  "| layout, method | KLD (lowbit) | quantize s |", "|---|---:|---:|"]
+            for k, r in peers.items():
+                L.append(f"| {k} | {r['kld']:.4f} | {r['seconds']:.1f} |")
+        if study:
+            L += ["", "Calibration size (GPTQ Q4_0, llama-perplexity / lowbit KLD):", "",
+                  "| windows | KLD llama.cpp | KLD lowbit | quantize s | peak MiB |", "|---:|---:|---:|---:|---:|"]
+            for w, r in study.items():
+                L.append(f"| {r['calibration']['windows'] if r.get('calibration') else w} | {r['llama']['kld']:.4f} |"
+                         f" {r['lowbit']['kld']:.4f} | {r['seconds']:.1f} | {r['rss'] / 2**20:.0f} |")
+        ti, tl = im["lowbit"]["seconds"], im["llama"]["seconds"]
+        worst = im["compare"]["worst"]
+        top = sorted(worst.items(), key=lambda kv: -kv[1])[:3]
+        L += ["", f"Importance matrix on the same {WINDOWS} windows: `lowbit imatrix` {ti:.1f} s,"
+              f" `llama-imatrix --no-ppl` {tl:.1f} s (lowbit {tl / ti:.2f}× as fast);"
+              f" {im['compare']['common']} tensors in both files, largest relative difference of"
+              f" mean x² per tensor: median {sorted(worst.values())[len(worst) // 2]:.2e}, worst"
+              f" {', '.join(f'{n} {v:.2e}' for n, v in top)}.", ""]
+    DOC.write_text("\n".join(L) + "\n")
+
+
+results = {}
+for m, spec in MODELS.items():
+    if os.environ.get("ONLY") and m != os.environ["ONLY"]:
+        continue
+    print(f"{m}", file=sys.stderr)
+    rows, affine, peers, study = model_results(m, spec)
+    im = {k: cache[f"{m}/imatrix/{k}"] for k in ("llama", "lowbit", "compare")}
+    results[m] = (rows, affine, peers, study, im)
+    render(results)
+print(f"wrote {DOC}", file=sys.stderr)
