@@ -23,12 +23,12 @@ use super::{
 };
 use crate::error::QuantError;
 use crate::linalg::{to_f32, weighted_error};
-use crate::stats::InputStats;
 use lowbit_formats::grid::RowGrid;
 
 #[derive(Clone, Debug)]
 pub struct AwqOptions {
-    /// α candidates: 0, 1/grid, …, 1.
+    /// α candidates: 0, 1/grid, …, 1, then refined twice around the best (resolution
+    /// 1/(4·grid)).
     pub grid: usize,
     /// Clipping factors tried per block: 1, …, `min_clip` in `clip_steps` steps.
     pub clip_steps: usize,
@@ -38,7 +38,7 @@ pub struct AwqOptions {
 impl Default for AwqOptions {
     fn default() -> Self {
         AwqOptions {
-            grid: 20,
+            grid: 5,
             clip_steps: 10,
             min_clip: 0.75,
         }
@@ -87,24 +87,52 @@ impl Method for Awq {
             .iter()
             .map(|t| weighted_error(t.values, &h32, n))
             .sum();
-        let grid = self.0.grid.max(1);
-        let mut best: Option<(f64, f32, Vec<f64>)> = None;
-        let mut before = 0.0;
-        for k in 0..=grid {
-            let alpha = k as f32 / grid as f32;
+        let n_tok = stats.tokens.max(1) as f64;
+        let loss_at = |alpha: f32| -> Result<(f64, Vec<f64>), QuantError> {
             let s = scales_for(&mean_abs, alpha as f64);
-            let scaled = stats.scaled(&s);
+            // The importance of the scaled input, x/s: mean x² / s² (the Hessian is only needed
+            // unscaled, for the error in the original space).
+            let imp: Vec<f32> = stats
+                .sum_sq
+                .iter()
+                .zip(&s)
+                .map(|(&v, &k)| (v / n_tok / (k * k)) as f32)
+                .collect();
             let mut loss = 0.0;
             for t in &site.tensors {
-                loss += scaled_rtn_error(t, &s, &scaled, &h32)?;
+                loss += scaled_rtn_error(t, &s, &imp, &h32)?;
             }
-            if k == 0 {
-                before = loss;
-            }
-            if best.as_ref().is_none_or(|b| loss < b.0) {
-                best = Some((loss, alpha, s));
-            }
+            Ok((loss, s))
+        };
+        // Coarse to fine: α on a grid of `grid` steps, then halving steps around the best
+        // until 1/(4·grid) — the resolution of a 4·grid-point scan at a fraction of its cost.
+        let grid = self.0.grid.max(1);
+        let mut tried: Vec<(f32, f64, Vec<f64>)> = Vec::new();
+        for k in 0..=grid {
+            let a = k as f32 / grid as f32;
+            let (l, sc) = loss_at(a)?;
+            tried.push((a, l, sc));
         }
+        let before = tried[0].1;
+        let mut step = 0.5 / grid as f32;
+        for _ in 0..2 {
+            let centre = tried
+                .iter()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("candidates")
+                .0;
+            for a in [centre - step, centre + step] {
+                if (0.0..=1.0).contains(&a) && !tried.iter().any(|t| (t.0 - a).abs() < 1e-6) {
+                    let (l, sc) = loss_at(a)?;
+                    tried.push((a, l, sc));
+                }
+            }
+            step /= 2.0;
+        }
+        let best = tried
+            .into_iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.total_cmp(&b.0)))
+            .map(|(a, l, sc)| (l, a, sc));
         let (loss, alpha, s) = best.expect("at least one candidate");
         let rel = |v: f64| if energy > 0.0 { v / energy } else { 0.0 };
         Ok(Some(SiteScales {
@@ -178,7 +206,7 @@ pub fn scales_for(mean_abs: &[f64], alpha: f64) -> Vec<f64> {
 fn scaled_rtn_error(
     t: &TensorJob,
     s: &[f64],
-    scaled: &InputStats,
+    importance: &[f32],
     h32: &[f32],
 ) -> Result<f64, QuantError> {
     let n = t.cols;
@@ -190,12 +218,12 @@ fn scaled_rtn_error(
         .collect();
     let job = TensorJob {
         values: &w,
-        stats: Some(scaled),
+        stats: None,
         ..*t
     };
-    let imp = importance_of(Some(scaled));
+    let imp = importance.iter().all(|v| v.is_finite()).then_some(importance);
     let q = QuantOutcome {
-        encoded: round_to_nearest(&job, imp.as_deref())?,
+        encoded: round_to_nearest(&job, imp)?,
         notes: MethodNotes::default(),
     }
     .dequantize(&t.target, t.rows, n)?;
