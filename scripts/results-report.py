@@ -143,12 +143,17 @@ def size(f):
 def model_results(m, spec):
     f32 = WORK / f"{m}-f32.gguf"
     lbase, bbase = OUT / f"{m}.llama-base.kld", OUT / f"{m}.lowbit-base.bin"
+    # Written under a temporary name and renamed, so an interrupted run never leaves half a base.
     if not lbase.exists():
+        tmp = lbase.with_suffix(".part")
         run([LLAMA / "llama-perplexity", "-m", f32, "-f", TEST, "-c", "512", "--chunks", "40",
-             "--kl-divergence-base", lbase, "-t", THREADS], f"{lbase}.log")
+             "--kl-divergence-base", tmp, "-t", THREADS], f"{lbase}.log")
+        tmp.replace(lbase)
     if not bbase.exists():
+        tmp = bbase.with_suffix(".part")
         run([LOWBIT, "perplexity", "--model", f32, "--file", TEST, "--chunks", "40",
-             "--save-logits", bbase, "--threads", THREADS])
+             "--save-logits", tmp, "--threads", THREADS])
+        tmp.replace(bbase)
     # Importance matrices on the same windows.
     lim, bim = OUT / f"{m}-llama.imatrix.gguf", OUT / f"{m}-lowbit.imatrix.gguf"
     cached(f"{m}/imatrix/llama", lambda: dict(zip(("seconds", "rss"), run(

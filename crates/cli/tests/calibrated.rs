@@ -58,14 +58,16 @@ fn smollm2_gptq_and_awq_beat_round_to_nearest_and_are_deterministic() {
     let q = |name: &str, method: &str, threads: &str| -> Json {
         json(&[
             &"quantize", &s.model, &out(name), &"--type", &"Q4_0", &"--method", &method,
-            &"--calib", &s.valid, &"--calib-chunks", &"4", &"--threads", &threads, &"--json",
+            &"--calib", &s.valid, &"--calib-chunks", &"8", &"--threads", &threads, &"--json",
         ])
     };
-    let rtn = json(&[&"quantize", &s.model, &out("rtn.gguf"), &"--type", &"Q4_0", &"--json"]);
+    // Round to nearest with an importance matrix from the same windows: the baseline to beat
+    // (and the same mix: with calibration the first layers' ffn_down get Q4_1, as in llama.cpp).
+    let rtn = q("rtn.gguf", "rtn", "2");
     let gptq = q("gptq.gguf", "gptq", "2");
     assert_eq!(gptq["method"], "gptq");
-    assert_eq!(gptq["calibration"]["windows"], 4);
-    assert_eq!(gptq["output_bytes"], rtn["output_bytes"], "same type, same size");
+    assert_eq!(gptq["calibration"]["windows"], 8);
+    assert_eq!(gptq["output_bytes"], rtn["output_bytes"], "same mix, same size");
     let chosen: Vec<&str> = gptq["tensors"]
         .as_array()
         .unwrap()
@@ -78,7 +80,7 @@ fn smollm2_gptq_and_awq_beat_round_to_nearest_and_are_deterministic() {
     let k_rtn = kld(&out("rtn.gguf"), &s.test, &s.base, "3");
     let k_gptq = kld(&out("gptq.gguf"), &s.test, &s.base, "3");
     let k_awq = kld(&out("awq.gguf"), &s.test, &s.base, "3");
-    assert!(k_gptq < 0.7 * k_rtn, "GPTQ KLD {k_gptq} vs RTN {k_rtn}");
+    assert!(k_gptq < 0.8 * k_rtn, "GPTQ KLD {k_gptq} vs RTN {k_rtn}");
     assert!(k_awq < k_rtn, "AWQ KLD {k_awq} vs RTN {k_rtn}");
 
     // The same command on one thread writes the same bytes.

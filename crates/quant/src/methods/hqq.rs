@@ -9,10 +9,10 @@
 //!   zero point alone; solving both is the same quadratic sub-problem, one variable more),
 //!   stored at the precision the target keeps them and the codes re-rounded;
 //!
-//! with β growing by κ each iteration, stopping when the ℓ₁ error stops improving (the paper's
-//! rule) and keeping the best iterate — the round-to-nearest fit it starts from included, so it
-//! never ends worse than that in ℓ₁. Works where a group has a free offset: the affine
-//! asymmetric layouts and Q4_1, Q5_1, Q2_K, Q4_K, Q5_K.
+//! with β growing by κ each iteration, stopping when the error stops improving and keeping the
+//! best iterate by squared error — the round-to-nearest fit it starts from included (the paper
+//! stops on ℓ₁; measured worse here, see below). Works where a group has a free offset: the
+//! affine asymmetric layouts and Q4_1, Q5_1, Q2_K, Q4_K, Q5_K.
 
 use super::{
     check_job, encode_rows, fit, job_error, map_rows, Method, MethodNotes, Needs, QuantOutcome,
@@ -103,13 +103,16 @@ impl Hqq {
     fn group(&self, g: &mut RowGrid, j: usize, x: &[f32]) -> u32 {
         let o = &self.0;
         let base = j * g.group;
-        let l1 = |g: &RowGrid| -> f64 {
+        // Iterates are kept by their squared error: selecting by ℓ₁ (the paper's stopping rule)
+        // measured worse than round-to-nearest on SmolLM2 int4-g64 (KLD 0.368 vs 0.329 over 8
+        // test windows), by ℓ₂ better (0.317); the ℓₚ shrinkage still shapes each update.
+        let l2 = |g: &RowGrid| -> f64 {
             x.iter()
                 .enumerate()
-                .map(|(i, &v)| (v - g.value(base + i, g.nearest(base + i, v))).abs() as f64)
+                .map(|(i, &v)| ((v - g.value(base + i, g.nearest(base + i, v))) as f64).powi(2))
                 .sum()
         };
-        let mut best = (l1(g), g.params[j]);
+        let mut best = (l2(g), g.params[j]);
         let scale0 = g.params[j].scale.abs().max(f32::MIN_POSITIVE);
         let mut beta = o.beta;
         let mut done = 0;
@@ -155,7 +158,7 @@ impl Hqq {
             {
                 break;
             }
-            let e = l1(g);
+            let e = l2(g);
             if e < best.0 {
                 best = (e, g.params[j]);
             } else {

@@ -256,7 +256,7 @@ fn awq_finds_a_planted_salient_channel() {
 }
 
 #[test]
-fn hqq_beats_round_to_nearest_in_l1_on_heavy_tailed_weights() {
+fn hqq_lowers_the_squared_error_of_round_to_nearest_on_heavy_tailed_weights() {
     let (rows, cols) = (16, 256);
     let mut r = Rng(12);
     let w: Vec<f32> = (0..rows * cols)
@@ -266,9 +266,9 @@ fn hqq_beats_round_to_nearest_in_l1_on_heavy_tailed_weights() {
         })
         .collect();
     let s = stats_of(&correlated_inputs(16, cols, 13), cols);
-    let l1 = |enc: &super::QuantOutcome, t: &Target| -> f64 {
+    let l2 = |enc: &super::QuantOutcome, t: &Target| -> f64 {
         let back = enc.dequantize(t, rows, cols).unwrap();
-        w.iter().zip(&back).map(|(a, b)| (a - b).abs() as f64).sum()
+        w.iter().zip(&back).map(|(a, b)| ((a - b) as f64).powi(2)).sum()
     };
     for target in [
         Target::Block(GgmlType::Q4_1),
@@ -284,13 +284,12 @@ fn hqq_beats_round_to_nearest_in_l1_on_heavy_tailed_weights() {
             stats: None,
             ..job(&w, rows, cols, target, &s)
         };
-        let rtn = l1(&Rtn.quantize(&j).unwrap(), &target);
+        let rtn = l2(&Rtn.quantize(&j).unwrap(), &target);
         let h = Hqq(HqqOptions::default()).quantize(&j).unwrap();
-        let hqq = l1(&h, &target);
-        // lowbit's k-quant search, with sub-scales on a 4- or 6-bit grid, leaves less to gain.
-        let kquant = matches!(target, Target::Block(GgmlType::Q4_K | GgmlType::Q2_K));
-        let margin = if kquant { 1.0 } else { 0.99 };
-        assert!(hqq < margin * rtn, "{target}: HQQ {hqq} vs RTN {rtn}");
+        let hqq = l2(&h, &target);
+        // HQQ starts from round-to-nearest's fit and keeps its best iterate, so it must strictly
+        // improve on it (lowbit's RTN already searches its scales, so the gain is small).
+        assert!(hqq < rtn, "{target}: HQQ {hqq} vs RTN {rtn}");
         assert!(h.notes.iterations.unwrap() >= 1.0);
     }
     let e = Hqq(HqqOptions::default())
