@@ -46,6 +46,8 @@ MODELS = {
         "peers": [("int4-g64-sym", "gptq"), ("int4-g64", "gptq"), ("int4-g32", "gptq"),
                   ("int4-g64-sym", "rtn"), ("int4-g64", "awq")],
         "windows_study": [32, 128, 512],
+        # Every file measured by both tools.
+        "lowbit_measures": None,
     },
     "gemma3": {
         "title": "Gemma-3-270M",
@@ -54,6 +56,9 @@ MODELS = {
         "affine": ["int4-g128", "int3-g128"],
         "peers": [],
         "windows_study": [],
+        # Gemma-3's 262k-token head makes each measurement ~4 min here: lowbit's own measure only
+        # for the pairs the goal compares (llama.cpp's imatrix files and lowbit's GPTQ files).
+        "lowbit_measures": {"llama imatrix", "lowbit gptq"},
     },
 }
 HQQ_TYPES = {"Q4_K_M", "Q2_K", "Q4_1", "Q5_1", "Q4_K_S", "Q5_K_S", "Q5_K_M"}
@@ -142,6 +147,8 @@ def size(f):
 
 def model_results(m, spec):
     f32 = WORK / f"{m}-f32.gguf"
+    _, _, out = run([LOWBIT, "inspect", f32, "--json"])
+    ELEMENTS[m] = json.loads(out)["elements"]
     lbase, bbase = OUT / f"{m}.llama-base.kld", OUT / f"{m}.lowbit-base.bin"
     # Written under a temporary name and renamed, so an interrupted run never leaves half a base.
     if not lbase.exists():
@@ -164,6 +171,14 @@ def model_results(m, spec):
          "-o", bim, "--threads", THREADS])[:2])))
     cached(f"{m}/imatrix/compare", lambda: imatrix_compare(bim, lim))
 
+    both = spec["lowbit_measures"]
+
+    def second(kind, key, f):
+        """lowbit's own measurement of a file, where this model takes one."""
+        if both is None or kind in both:
+            return cached(key + "/lowbit", lambda: lowbit_kld(f, bbase))
+        return None
+
     def lowbit_file(ty, method, calib=True, windows=WINDOWS):
         tag = f"{ty}-{method}" + ("" if calib or method == "hqq" else "-plain") + (
             f"-w{windows}" if windows != WINDOWS else "")
@@ -181,7 +196,7 @@ def model_results(m, spec):
                     "calibration": d.get("calibration")}
         info = cached(key, make)
         info["llama"] = cached(key + "/llama", lambda: llama_kld(m, f, lbase))
-        info["lowbit"] = cached(key + "/lowbit", lambda: lowbit_kld(f, bbase))
+        info["lowbit"] = second(f"lowbit {method}", key, f)
         return info
 
     def llama_file(ty, imatrix):
@@ -195,7 +210,7 @@ def model_results(m, spec):
             return {"seconds": t, "rss": rss, "bytes": size(f)}
         info = cached(key, make)
         info["llama"] = cached(key + "/llama", lambda: llama_kld(m, f, lbase))
-        info["lowbit"] = cached(key + "/lowbit", lambda: lowbit_kld(f, bbase))
+        info["lowbit"] = second(f"llama {'imatrix' if imatrix else 'plain'}", key, f)
         return info
 
     rows = {}
@@ -203,7 +218,7 @@ def model_results(m, spec):
         rows[ty] = {
             "llama plain": llama_file(ty, False),
             "llama imatrix": llama_file(ty, True),
-            "lowbit rtn": lowbit_file(ty, "rtn", calib=False),
+            **({"lowbit rtn": lowbit_file(ty, "rtn", calib=False)} if both is None else {}),
             "lowbit rtn+imatrix": lowbit_file(ty, "rtn"),
             "lowbit gptq": lowbit_file(ty, "gptq"),
             "lowbit awq": lowbit_file(ty, "awq"),
@@ -228,8 +243,8 @@ def model_results(m, spec):
     return rows, affine, peers, study
 
 
-def fmt_size(b):
-    return f"{b / 1e6:.2f} MB"
+# Weights per model (the bpw of llama.cpp's files: file bytes × 8 / elements).
+ELEMENTS = {}
 
 
 def render(results):
@@ -251,11 +266,12 @@ def render(results):
         for ty, files in rows.items():
             for name, r in files.items():
                 a, b = r["llama"], r["lowbit"]
-                bpw = r.get("bpw")
-                L.append(f"| {ty} | {name} | {r['bytes']:,} | {bpw:.3f} |" if bpw else f"| {ty} | {name} | {r['bytes']:,} | – |")
-                L[-1] += (f" {a['ppl']:.4f} | {a['kld']:.4f} | {a['kld99']:.3f} | {a['top1']:.2f} |"
-                          f" {b['ppl']:.4f} | {b['kld']:.4f} | {b['kld99']:.3f} | {b['top1']:.2f} |"
-                          f" {r['seconds']:.1f} | {r['rss'] / 2**20:.0f} |")
+                bpw = r.get("bpw") or r["bytes"] * 8 / ELEMENTS[m]
+                L.append(f"| {ty} | {name} | {r['bytes']:,} | {bpw:.3f} |")
+                L[-1] += f" {a['ppl']:.4f} | {a['kld']:.4f} | {a['kld99']:.3f} | {a['top1']:.2f} |"
+                L[-1] += (f" {b['ppl']:.4f} | {b['kld']:.4f} | {b['kld99']:.3f} | {b['top1']:.2f} |"
+                          if b else " – | – | – | – |")
+                L[-1] += f" {r['seconds']:.1f} | {r['rss'] / 2**20:.0f} |"
         L += ["", "**Goal check** (llama.cpp's imatrix file vs the best lowbit file no larger, both"
               " measured by llama-perplexity):", "",
               "| llama.cpp file | bytes | KLD | best lowbit file ≤ its size | bytes | KLD | ratio |",

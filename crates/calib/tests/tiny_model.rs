@@ -120,12 +120,21 @@ fn mse(a: &[f32], b: &[f32]) -> f64 {
 
 /// Quantizes a fresh copy of the model with `method`; returns the result and held-out logits.
 fn run(path: &Path, method: &dyn Method, threads: usize) -> (sequential::DriverResult, Vec<f32>) {
+    run_with(path, method, threads, &DriverOptions::default())
+}
+
+fn run_with(
+    path: &Path,
+    method: &dyn Method,
+    threads: usize,
+    opts: &DriverOptions,
+) -> (sequential::DriverResult, Vec<f32>) {
     let file = GgufFile::open(path).unwrap();
     let mut model = Model::load(&file).unwrap();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let r = pool
         .install(|| {
-            sequential::run(&mut model, &windows(8, 7), &all_targets, method, &DriverOptions::default(), &mut |_| {})
+            sequential::run(&mut model, &windows(8, 7), &all_targets, method, opts, &mut |_| {})
         })
         .unwrap();
     let l = logits(&model, &windows(3, 99));
@@ -150,6 +159,16 @@ fn every_linear_and_the_head_are_quantized_and_gptq_beats_round_to_nearest() {
     }
     let (e_rtn, e_gptq) = (mse(&rtn_logits, &float), mse(&gptq_logits, &float));
     assert!(e_gptq < 0.8 * e_rtn, "GPTQ {e_gptq} vs RTN {e_rtn}");
+
+    // Statistics from the unquantized model (--calib-parallel) work too, and still beat RTN.
+    let parallel = DriverOptions {
+        sequential: false,
+        head: true,
+    };
+    let (p, p_logits) = run_with(&path, &Gptq::new(GptqOptions::default()), 2, &parallel);
+    assert_eq!(p.outcomes.len(), 7 * LAYERS + 1);
+    let e_parallel = mse(&p_logits, &float);
+    assert!(e_parallel < 0.8 * e_rtn, "GPTQ (parallel) {e_parallel} vs RTN {e_rtn}");
 
     let (awq, awq_logits) = run(&path, &Awq(AwqOptions::default()), 2);
     assert_eq!(awq.sites.len(), 4 * LAYERS, "AWQ reports every site");

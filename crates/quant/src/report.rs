@@ -158,3 +158,38 @@ pub fn layer_pattern(name: &str) -> String {
         None => name.to_string(),
     }
 }
+
+/// Tensors, elements and bytes of one type in a file (what `inspect` tallies).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TypeTally {
+    pub tensors: usize,
+    pub elements: u64,
+    pub bytes: u64,
+}
+
+/// Per-type totals of `(type name, dims, bytes)` rows, with the overall bytes and elements.
+pub fn tally<'a>(
+    rows: impl IntoIterator<Item = (&'a str, &'a [u64], u64)>,
+) -> (BTreeMap<String, TypeTally>, u64, u64) {
+    let mut types: BTreeMap<String, TypeTally> = BTreeMap::new();
+    let (mut bytes, mut elements) = (0, 0);
+    for (ty, dims, b) in rows {
+        let n: u64 = dims.iter().product();
+        let row = types.entry(ty.to_string()).or_default();
+        row.tensors += 1;
+        row.elements += n;
+        row.bytes += b;
+        bytes += b;
+        elements += n;
+    }
+    (types, bytes, elements)
+}
+
+/// Bits per weight of `bytes` holding `elements` weights (0 for none).
+pub fn bits_per_weight(bytes: u64, elements: u64) -> f64 {
+    if elements == 0 {
+        0.0
+    } else {
+        bytes as f64 * 8.0 / elements as f64
+    }
+}

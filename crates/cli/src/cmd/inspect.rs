@@ -5,6 +5,7 @@ use anyhow::Result;
 use lowbit_files::gguf::{Array, GgufFile, Value};
 use lowbit_files::hf::HfModel;
 use lowbit_files::safetensors::SafetensorsFile;
+use lowbit_quant::report::{self, TypeTally};
 use serde::Serialize;
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
@@ -31,13 +32,6 @@ struct TensorRow {
     bytes: u64,
 }
 
-#[derive(Serialize, Default)]
-struct TypeRow {
-    tensors: usize,
-    elements: u64,
-    bytes: u64,
-}
-
 #[derive(Serialize)]
 struct Report {
     path: String,
@@ -52,7 +46,7 @@ struct Report {
     bits_per_weight: f64,
     hyperparameters: Map<String, serde_json::Value>,
     tokenizer: Map<String, serde_json::Value>,
-    types: BTreeMap<String, TypeRow>,
+    types: BTreeMap<String, TypeTally>,
     tensors: Vec<TensorRow>,
 }
 
@@ -125,25 +119,8 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// Summary of a tensor list: per-type histogram, total bytes and elements.
-fn tally(rows: &[TensorRow]) -> (BTreeMap<String, TypeRow>, u64, u64) {
-    let mut types: BTreeMap<String, TypeRow> = BTreeMap::new();
-    for t in rows {
-        let row = types.entry(t.ty.clone()).or_default();
-        row.tensors += 1;
-        row.elements += t.dims.iter().product::<u64>();
-        row.bytes += t.bytes;
-    }
-    let bytes = rows.iter().map(|t| t.bytes).sum();
-    let elements = rows.iter().map(|t| t.dims.iter().product::<u64>()).sum();
-    (types, bytes, elements)
-}
-
-fn bpw(bytes: u64, elements: u64) -> f64 {
-    if elements == 0 {
-        0.0
-    } else {
-        bytes as f64 * 8.0 / elements as f64
-    }
+fn tally(rows: &[TensorRow]) -> (BTreeMap<String, TypeTally>, u64, u64) {
+    report::tally(rows.iter().map(|t| (t.ty.as_str(), t.dims.as_slice(), t.bytes)))
 }
 
 fn safetensors_rows(file: &SafetensorsFile) -> Vec<TensorRow> {
@@ -172,7 +149,7 @@ fn safetensors_report(args: &Args) -> Result<Report> {
         file_bytes: std::fs::metadata(&args.path).map(|m| m.len()).unwrap_or(0),
         tensor_bytes,
         elements,
-        bits_per_weight: bpw(tensor_bytes, elements),
+        bits_per_weight: report::bits_per_weight(tensor_bytes, elements),
         hyperparameters: Map::new(),
         tokenizer: Map::new(),
         types,
@@ -243,7 +220,7 @@ fn hf_report(args: &Args) -> Result<Report> {
         file_bytes,
         tensor_bytes,
         elements,
-        bits_per_weight: bpw(tensor_bytes, elements),
+        bits_per_weight: report::bits_per_weight(tensor_bytes, elements),
         hyperparameters: hyper,
         tokenizer: hf_tokenizer_summary(&model)?,
         types,
@@ -290,7 +267,7 @@ fn gguf_report(args: &Args) -> Result<Report> {
         file_bytes: file.file_size(),
         tensor_bytes,
         elements,
-        bits_per_weight: bpw(tensor_bytes, elements),
+        bits_per_weight: report::bits_per_weight(tensor_bytes, elements),
         hyperparameters: hyper,
         tokenizer: tokenizer_summary(&file),
         types,
