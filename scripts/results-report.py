@@ -13,8 +13,15 @@ What it does, per model:
      (rtn plain, rtn with its own importance matrix, gptq, awq, hqq where the type has a zero
      point) quantized from the same F32 file, with the quantize time and peak memory; each file
      measured by llama-perplexity (-c 512 --chunks 40, KLD vs F32) and by lowbit perplexity.
-  4. Affine layouts in memory (lowbit perplexity --quantize), the calibration-size study and the
+  4. Budgeted files (lowbit quantize --target-size / --target-bpw) at the sizes of llama.cpp's
+     imatrix files and below its smallest preset.
+  5. Affine layouts in memory (lowbit perplexity --quantize), the calibration-size study and the
      peers' layouts.
+
+SCOPE=goals (the default) measures what the issues' goals compare (llama.cpp's files, lowbit's
+rtn + importance matrix and gptq files, the rtn budgets) and takes the rest (awq, hqq, plain rtn,
+gptq budgets, affine layouts, the studies) only from the cache; SCOPE=full measures everything.
+CACHE_ONLY=1 measures nothing: it renders what the cache holds.
 """
 import json
 import os
@@ -34,6 +41,8 @@ PY = os.environ.get("ORACLE_PY", sys.executable)
 DOC = Path(os.environ.get("RESULTS_DOC", "docs/RESULTS.md"))
 WINDOWS = 128
 THREADS = "2"
+SCOPE = os.environ.get("SCOPE", "goals")
+CACHE_ONLY = os.environ.get("CACHE_ONLY") == "1"
 
 MODELS = {
     "smollm2": {
@@ -46,6 +55,10 @@ MODELS = {
         "peers": [("int4-g64-sym", "gptq"), ("int4-g64", "gptq"), ("int4-g32", "gptq"),
                   ("int4-g64-sym", "rtn"), ("int4-g64", "awq")],
         "windows_study": [32, 128, 512],
+        # Budgets: llama.cpp's imatrix files' sizes, and bits per weight below every preset.
+        "budget_types": ["Q2_K", "Q3_K_M", "IQ4_XS", "Q4_K_M"],
+        "budget_bpw": [3.0, 3.5, 4.3, 4.6],
+        "budget_methods": ["rtn", "gptq"],
         # Every file measured by both tools.
         "lowbit_measures": None,
     },
@@ -54,11 +67,18 @@ MODELS = {
         "types": ["Q4_0", "Q4_K_M", "IQ4_XS", "Q3_K_M", "Q2_K"],
         "extra": [],
         "affine": ["int4-g128", "int3-g128"],
+        # Each in-memory measurement of Gemma-3 takes ~4 min here: the methods that matter most.
+        "affine_methods": ("rtn", "gptq"),
+        "budget_types": ["Q2_K", "Q3_K_M", "IQ4_XS", "Q4_K_M"],
+        "budget_bpw": [4.6, 4.8],
+        "budget_methods": ["gptq"],
         "peers": [],
         "windows_study": [],
         # Gemma-3's 262k-token head makes each measurement ~4 min here: lowbit's own measure only
         # for the pairs the goal compares (llama.cpp's imatrix files and lowbit's GPTQ files).
         "lowbit_measures": {"llama imatrix", "lowbit gptq"},
+        "required": {"llama imatrix", "lowbit gptq"},
+        "budgets_required": False,
     },
 }
 HQQ_TYPES = {"Q4_K_M", "Q2_K", "Q4_1", "Q5_1", "Q4_K_S", "Q5_K_S", "Q5_K_M"}
@@ -85,7 +105,35 @@ def run(cmd, log=None):
     return float(m[0]), int(m[1]) * 1024, p.stdout
 
 
+class Missing(Exception):
+    """A measurement this run does not make (CACHE_ONLY, or an optional one outside SCOPE=full)."""
+
+
+optional_depth = 0
+SKIPPED = []
+
+
+def optional(label, fn):
+    """fn() when its measurements are cached or SCOPE=full; else None, and the label noted."""
+    global optional_depth
+    optional_depth += SCOPE != "full"
+    try:
+        return fn()
+    except Missing:
+        SKIPPED.append(label)
+        return None
+    finally:
+        optional_depth -= SCOPE != "full"
+
+
+def need(label, fn):
+    """fn(): a measurement the goals compare (in a CACHE_ONLY run, only when cached)."""
+    return optional(label, fn) if CACHE_ONLY else fn()
+
+
 def cached(key, fn):
+    if key not in cache and (CACHE_ONLY or optional_depth):
+        raise Missing(key)
     if key not in cache:
         print(f"  {key}", file=sys.stderr, flush=True)
         cache[key] = fn()
@@ -151,6 +199,8 @@ def model_results(m, spec):
     ELEMENTS[m] = json.loads(out)["elements"]
     lbase, bbase = OUT / f"{m}.llama-base.kld", OUT / f"{m}.lowbit-base.bin"
     # Written under a temporary name and renamed, so an interrupted run never leaves half a base.
+    if CACHE_ONLY and not (lbase.exists() and bbase.exists()):
+        raise Missing(f"{m} F32 logits")
     if not lbase.exists():
         tmp = lbase.with_suffix(".part")
         run([LLAMA / "llama-perplexity", "-m", f32, "-f", TEST, "-c", "512", "--chunks", "40",
@@ -170,6 +220,14 @@ def model_results(m, spec):
         [LOWBIT, "imatrix", "--model", f32, "--file", VALID, "--ctx", "512", "--chunks", WINDOWS,
          "-o", bim, "--threads", THREADS])[:2])))
     cached(f"{m}/imatrix/compare", lambda: imatrix_compare(bim, lim))
+    # The times again, alone on the machine (the first run shared it with other work); the
+    # files they write are thrown away, those above stay what every later step used.
+    for tool, cmd in (("llama", [LLAMA / "llama-imatrix", "-m", f32, "-f", VALID, "-c", "512",
+                                 "--chunks", WINDOWS, "-o", OUT / "timing.imatrix.gguf", "-t", THREADS, "--no-ppl"]),
+                      ("lowbit", [LOWBIT, "imatrix", "--model", f32, "--file", VALID, "--ctx", "512",
+                                  "--chunks", WINDOWS, "-o", OUT / "timing.imatrix.gguf", "--threads", THREADS])):
+        need(f"{m} {tool} imatrix time", lambda: cached(f"{m}/imatrix/time-{tool}", lambda: dict(
+            zip(("seconds", "rss"), run(cmd, OUT / "timing.imatrix.log")[:2]))))
 
     both = spec["lowbit_measures"]
 
@@ -188,7 +246,9 @@ def model_results(m, spec):
         def make():
             cmd = [LOWBIT, "quantize", f32, f, "--type", ty, "--method", method, "--threads",
                    THREADS, "--json"]
-            if calib and method != "hqq":
+            if method == "rtn" and calib:
+                cmd += ["--imatrix", bim]  # the same windows' statistics, already collected
+            elif calib and method != "hqq":
                 cmd += ["--calib", VALID, "--calib-chunks", windows]
             t, rss, out = run(cmd)
             d = json.loads(out)
@@ -214,19 +274,39 @@ def model_results(m, spec):
         return info
 
     rows = {}
-    for ty in spec["types"]:
-        rows[ty] = {
-            "llama plain": llama_file(ty, False),
-            "llama imatrix": llama_file(ty, True),
-            **({"lowbit rtn": lowbit_file(ty, "rtn", calib=False)} if both is None else {}),
-            "lowbit rtn+imatrix": lowbit_file(ty, "rtn"),
-            "lowbit gptq": lowbit_file(ty, "gptq"),
-            "lowbit awq": lowbit_file(ty, "awq"),
-        }
-        if ty in HQQ_TYPES:
-            rows[ty]["lowbit hqq"] = lowbit_file(ty, "hqq", calib=False)
+    # What the goals compare first (llama.cpp's imatrix file against lowbit's gptq file), then
+    # the rest; entries a goals-scope run does not measure are left out.
+    required = spec.get("required", {"llama plain", "llama imatrix", "lowbit rtn+imatrix", "lowbit gptq"})
+    makers = {
+        "llama plain": lambda ty: llama_file(ty, False),
+        "llama imatrix": lambda ty: llama_file(ty, True),
+        "lowbit rtn": lambda ty: lowbit_file(ty, "rtn", calib=False),
+        "lowbit rtn+imatrix": lambda ty: lowbit_file(ty, "rtn"),
+        "lowbit gptq": lambda ty: lowbit_file(ty, "gptq"),
+        "lowbit awq": lambda ty: lowbit_file(ty, "awq"),
+        "lowbit hqq": lambda ty: lowbit_file(ty, "hqq", calib=False),
+    }
+    order = ["llama imatrix", "lowbit gptq", "llama plain", "lowbit rtn+imatrix", "lowbit rtn",
+             "lowbit awq", "lowbit hqq"]
+    for name in order:
+        for ty in spec["types"]:
+            if name == "lowbit hqq" and ty not in HQQ_TYPES:
+                continue
+            if name == "lowbit rtn" and both is not None:
+                continue
+            make = makers[name]
+            r = need(f"{ty} {name}", lambda: make(ty)) if name in required else optional(f"{ty} {name}", lambda: make(ty))
+            if r is not None:
+                rows.setdefault(ty, {})[name] = r
     for ty, method in spec["extra"]:
-        rows.setdefault(ty, {})[f"lowbit {method}"] = lowbit_file(ty, method)
+        r = optional(f"{ty} lowbit {method}", lambda: lowbit_file(ty, method))
+        if r is not None:
+            rows.setdefault(ty, {})[f"lowbit {method}"] = r
+    # Rows in the spec's order of types, files in a fixed order (the extras last).
+    shown = ["llama plain", "llama imatrix", "lowbit rtn", "lowbit rtn+imatrix", "lowbit gptq",
+             "lowbit awq", "lowbit hqq"]
+    rows = {ty: {n: fs[n] for n in shown + [k for k in fs if k not in shown] if n in fs}
+            for ty, fs in rows.items()}
 
     def in_memory(layout, method, windows=WINDOWS):
         key = f"{m}/memory/{layout}-{method}" + (f"-w{windows}" if windows != WINDOWS else "")
@@ -236,11 +316,57 @@ def model_results(m, spec):
                      "--calib-chunks", str(windows)]
         return cached(key, lambda: lowbit_kld(WORK / f"{m}-f32.gguf", bbase, extra))
 
-    affine = {lay: {meth: in_memory(lay, meth) for meth in ("rtn", "gptq", "awq", "hqq")}
-              for lay in spec["affine"]}
-    peers = {f"{lay} {meth}": in_memory(lay, meth) for lay, meth in spec["peers"]}
-    study = {w: lowbit_file("Q4_0", "gptq", windows=w) for w in spec["windows_study"]}
-    return rows, affine, peers, study
+    def budget_file(label, method, target):
+        tag = f"budget-{label}-{method}"
+        f = OUT / f"{m}-lowbit-{tag}.gguf"
+        key = f"{m}/budget/{label}-{method}"
+
+        def make():
+            # rtn takes the importance matrix already collected on the same windows; the
+            # calibration text then feeds the sensitivity table only.
+            cmd = [LOWBIT, "quantize", f32, f, "--method", method, "--calib", VALID,
+                   "--calib-chunks", WINDOWS, "--threads", THREADS, "--json"] + target
+            if method == "rtn":
+                cmd += ["--imatrix", bim]
+            p = subprocess.run(["/usr/bin/time", "-f", "TIME %e %M"] + [str(c) for c in cmd],
+                               capture_output=True, text=True)
+            tm = re.findall(r"TIME ([0-9.]+) ([0-9]+)", p.stderr)[-1]
+            if p.returncode != 0:
+                err = [l for l in p.stderr.splitlines() if l.startswith("error") or l.startswith("  ")]
+                return {"error": " ".join(err)[:600], "seconds": float(tm[0])}
+            d = json.loads(p.stdout)
+            return {"seconds": float(tm[0]), "rss": int(tm[1]) * 1024, "bytes": size(f),
+                    "bpw": d["bits_per_weight"], "budget": d["budget"]}
+        info = cached(key, make)
+        if "error" not in info:
+            info["llama"] = cached(key + "/llama", lambda: llama_kld(m, f, lbase))
+            info["lowbit"] = second(f"lowbit {method}", key, f)
+        return info
+
+    budgets = {}
+    for i, method in enumerate(spec.get("budget_methods", [])):
+        # The first method's budgets are the goals'; the others are optional.
+        pick = need if i == 0 and spec.get("budgets_required", True) else optional
+        for ty in spec.get("budget_types", []):
+            ref = rows.get(ty, {}).get("llama imatrix")
+            if ref is None:
+                continue
+            r = pick(f"{ty}-size {method} budget", lambda: budget_file(f"{ty}", method, ["--target-size", str(ref["bytes"])]))
+            if r is not None:
+                budgets[(f"{ty} size", method)] = (ref, r)
+        for bpw in spec.get("budget_bpw", []):
+            r = pick(f"{bpw} bpw {method} budget", lambda: budget_file(f"{bpw}bpw", method, ["--target-bpw", str(bpw)]))
+            if r is not None:
+                budgets[(f"{bpw} bpw", method)] = (None, r)
+
+    def kept(d):
+        return {k: v for k, v in d.items() if v is not None}
+    methods = spec.get("affine_methods", ("rtn", "gptq", "awq", "hqq"))
+    affine = kept({lay: kept({meth: optional(f"{lay} {meth} in memory", lambda: in_memory(lay, meth)) for meth in methods}) or None
+                   for lay in spec["affine"]})
+    peers = kept({f"{lay} {meth}": optional(f"{lay} {meth} in memory", lambda: in_memory(lay, meth)) for lay, meth in spec["peers"]})
+    study = kept({w: optional(f"Q4_0 gptq with {w} windows", lambda: lowbit_file("Q4_0", "gptq", windows=w)) for w in spec["windows_study"]})
+    return rows, affine, peers, study, budgets
 
 
 # Weights per model (the bpw of llama.cpp's files: file bytes × 8 / elements).
@@ -258,7 +384,7 @@ def render(results):
          f" importance matrices use the first {WINDOWS} windows of 512 tokens of WikiText-2"
          " *valid* — never the test split. Times and peak memory are `/usr/bin/time` of the"
          " whole command on this 2-core machine.", ""]
-    for m, (rows, affine, peers, study, im) in results.items():
+    for m, (rows, affine, peers, study, im, budgets) in results.items():
         L += [f"## {MODELS[m]['title']}", ""]
         L += ["| type | file | bytes | bpw | llama.cpp PPL | KLD | 99% KLD | top-1 | lowbit PPL |"
               " KLD | 99% KLD | top-1 | quantize s | peak MiB |",
@@ -282,6 +408,8 @@ def render(results):
             if not ref:
                 continue
             cands = [(n, r) for n, r in all_lowbit if r["bytes"] <= ref["bytes"]]
+            if not cands:
+                continue
             n, r = min(cands, key=lambda c: c[1]["llama"]["kld"])
             L.append(f"| {ty} imatrix | {ref['bytes']:,} | {ref['llama']['kld']:.4f} | {n} |"
                      f" {r['bytes']:,} | {r['llama']['kld']:.4f} | {r['llama']['kld'] / ref['llama']['kld']:.2f} |")
@@ -306,6 +434,28 @@ def render(results):
             for w, r in study.items():
                 L.append(f"| {r['calibration']['windows'] if r.get('calibration') else w} | {r['llama']['kld']:.4f} |"
                          f" {r['lowbit']['kld']:.4f} | {r['seconds']:.1f} | {r['rss'] / 2**20:.0f} |")
+        if budgets:
+            L += ["", "Budgeted files (`lowbit quantize --target-size BYTES` or `--target-bpw B`"
+                  f" with `--calib` ({WINDOWS} windows); the sensitivity table from 32 windows, 2"
+                  " held out; KLD by llama-perplexity):", "",
+                  "| budget | method | llama.cpp imatrix file: bytes, KLD | lowbit file bytes | KLD | ratio | held-out KLD (predicted) | seconds |",
+                  "|---|---|---|---:|---:|---:|---:|---:|"]
+            for (label, method), (ref, r) in budgets.items():
+                if "error" in r:
+                    L.append(f"| {label} | {method} | – | – | – | – | refused: {r['error']} | {r['seconds']:.1f} |")
+                    continue
+                refs = f"{ref['bytes']:,}, {ref['llama']['kld']:.4f}" if ref else "–"
+                ratio = f"{r['llama']['kld'] / ref['llama']['kld']:.2f}" if ref else "–"
+                b = r["budget"]
+                L.append(f"| {label} | {method} | {refs} | {r['bytes']:,} | {r['llama']['kld']:.4f} | {ratio} |"
+                         f" {b['measured']['kld']:.4f} ({b['predicted_kld']:.4f}) | {r['seconds']:.1f} |")
+            tables = [(k, r["budget"]["table"]) for k, (_, r) in budgets.items() if "budget" in r]
+            for (label, method), t in tables:
+                if not t["cached"]:
+                    L.append("")
+                    L.append(f"Sensitivity table ({method}): {t['seconds']:.0f} s; proxy alone vs measured KLD"
+                             f" rank correlation {t['rank_correlation']:.2f}; predicted vs measured at"
+                             f" {t['validation']['ty']} on {t['validation']['tensors']} tensors {t['validation']['rank_correlation']:.2f}.")
         ti, tl = im["lowbit"]["seconds"], im["llama"]["seconds"]
         worst = im["compare"]["worst"]
         top = sorted(worst.items(), key=lambda kv: -kv[1])[:3]
@@ -314,6 +464,10 @@ def render(results):
               f" {im['compare']['common']} tensors in both files, largest relative difference of"
               f" mean x² per tensor: median {sorted(worst.values())[len(worst) // 2]:.2e}, worst"
               f" {', '.join(f'{n} {v:.2e}' for n, v in top)}.", ""]
+    if SKIPPED:
+        L += ["## Not measured in this run", "",
+              f"Scope `{SCOPE}`{' (cache only)' if CACHE_ONLY else ''}: these entries were not in the cache and"
+              " were left out (`SCOPE=full` measures them): " + ", ".join(dict.fromkeys(SKIPPED)) + ".", ""]
     DOC.write_text("\n".join(L) + "\n")
 
 
@@ -322,8 +476,14 @@ for m, spec in MODELS.items():
     if os.environ.get("ONLY") and m != os.environ["ONLY"]:
         continue
     print(f"{m}", file=sys.stderr)
-    rows, affine, peers, study = model_results(m, spec)
+    try:
+        rows, affine, peers, study, budgets = model_results(m, spec)
+    except Missing as e:
+        print(f"  {m}: not measured ({e})", file=sys.stderr)
+        continue
     im = {k: cache[f"{m}/imatrix/{k}"] for k in ("llama", "lowbit", "compare")}
-    results[m] = (rows, affine, peers, study, im)
+    for tool in ("llama", "lowbit"):
+        im[tool] = cache.get(f"{m}/imatrix/time-{tool}", im[tool])
+    results[m] = (rows, affine, peers, study, im, budgets)
     render(results)
 print(f"wrote {DOC}", file=sys.stderr)

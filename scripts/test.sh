@@ -6,6 +6,8 @@
 #   3. cargo test for the whole workspace (release profile: the real-model tests quantize
 #      hundreds of millions of weights),
 #   4. the oracle tests: gguf-py reads every file lowbit writes and dequantizes it to lowbit's values.
+# It also installs Debian's chromium for the report.html browser test when it is missing (that
+# test skips, saying so, only when the package cannot be installed here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,16 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import gguf, numpy, p
   echo "setting up the oracle virtual environment in $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/oracle-requirements.txt
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Debian's chromium for the report.html browser test"
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+  if ! { $sudo_ apt-get install -y -q chromium >/dev/null 2>&1 ||
+         { $sudo_ apt-get update -q >/dev/null 2>&1 && $sudo_ apt-get install -y -q chromium >/dev/null 2>&1; }; }; then
+    echo "chromium could not be installed: the browser test will say so and skip"
+    export LOWBIT_BROWSER_UNAVAILABLE=1
+  fi
 fi
 
 cargo test --workspace --release

@@ -12,11 +12,16 @@
 //! - [`quantize_file`]: `lowbit quantize` as a library call; [`inmemory`]: quantizing a loaded
 //!   model for `perplexity --quantize` and `embed --quantize`.
 
+pub mod budget;
 pub mod collect;
 mod error;
+pub mod heldout;
 pub mod imatrix;
 pub mod inmemory;
 pub mod quantize_file;
+pub mod recipe;
+pub mod report_html;
+pub mod sensitivity;
 pub mod sequential;
 pub mod windows;
 

@@ -42,10 +42,14 @@ pub struct QuantizeSpec {
     /// An importance matrix file (llama-imatrix's or lowbit's).
     pub imatrix: Option<PathBuf>,
     pub sequential: bool,
+    /// Types chosen per tensor (by a budgeted allocation), over the plan's.
+    pub types: Option<BTreeMap<String, lowbit_formats::GgmlType>>,
 }
 
 /// Progress of a run, for a front end to display.
 pub enum Event<'a> {
+    /// Computing the sensitivity table: steps done of total.
+    Sensitivity { done: usize, total: usize },
     /// Collecting an importance matrix: windows done of total.
     Imatrix { done: usize, total: usize },
     /// The layer-by-layer calibration.
@@ -117,6 +121,15 @@ pub fn quantize_file(
     let has_importance = spec.calib.is_some() || spec.imatrix.is_some();
     let facts = model_facts(file.metadata(), &descs, has_importance);
     let mut plans: Vec<TensorPlan> = plan(&descs, &facts, &spec.plan);
+    if let Some(types) = &spec.types {
+        for (p, d) in plans.iter_mut().zip(&descs) {
+            if let Some(&t) = types.get(&p.name) {
+                p.target = t;
+                p.fell_back_from = None;
+                p.keep = t == d.source;
+            }
+        }
+    }
     check_plans(&plans, method.as_ref(), spec.plan.preset)?;
     let requantized = descs
         .iter()
@@ -226,7 +239,9 @@ pub fn quantize_file(
         .zip(&plans)
         .map(|(d, p)| TensorSpec::new(d.name.clone(), &d.dims, p.target))
         .collect();
-    let metadata = output_metadata(file.metadata(), spec.plan.preset.file_type(), &provenance);
+    // A budgeted mix is no named llama.cpp type: LLAMA_FTYPE_GUESSED.
+    let file_type = if spec.types.is_some() { 1024 } else { spec.plan.preset.file_type() };
+    let metadata = output_metadata(file.metadata(), file_type, &provenance);
     let mut writer = GgufWriter::create(output, metadata, specs)?;
     let stats_src = MapStats(&stats);
     let reports = pipeline::run(

@@ -39,6 +39,8 @@ enum Command {
     Perplexity(cmd::perplexity::Args),
     /// Generate text from a prompt, streaming tokens.
     Generate(cmd::generate::Args),
+    /// For each size budget, every method's best file, measured, with the Pareto front and an HTML report.
+    Recipe(cmd::recipe::Args),
     /// Prompt and generation throughput (like llama-bench), several models side by side.
     Bench(cmd::bench::Args),
 }
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Perplexity(a) => cmd::perplexity::run(a),
         Command::Generate(a) => cmd::generate::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Recipe(a) => cmd::recipe::run_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -191,3 +191,77 @@ fn bad_calibration_input_fails_cleanly_and_writes_nothing() {
     let e = q(&[&"--imatrix", &im]);
     assert!(e.contains("gemma-im.gguf") && e.contains("another model"), "{e}");
 }
+
+#[test]
+fn smollm2_budgets_never_exceed_the_size_reuse_the_table_and_make_a_recipe() {
+    let (Some(shipped), Some(valid)) = (real_model(SMOL), wikitext("valid")) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A copy, so the sensitivity table is cached next to it and nowhere else.
+    let model = dir.path().join("smol.gguf");
+    std::fs::copy(&shipped, &model).unwrap();
+    let out = dir.path().join("out.gguf");
+    let budget = |target: &[&dyn AsRef<std::ffi::OsStr>]| -> Json {
+        let mut a: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"quantize", &model, &out, &"--calib", &valid, &"--calib-chunks", &"2",
+            &"--sensitivity-windows", &"2", &"--held-out", &"1", &"--json",
+        ];
+        a.extend_from_slice(target);
+        json(&a)
+    };
+    let r = budget(&[&"--target-size", &"80MB"]);
+    let b = &r["budget"];
+    assert!(b["file_bytes"].as_u64().unwrap() <= 80_000_000, "{b}");
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), b["file_bytes"].as_u64().unwrap());
+    assert_eq!(b["table"]["cached"], false);
+    assert!(b["table"]["validation"]["tensors"].as_u64().unwrap() > 10);
+    assert!(b["measured"]["kld"].as_f64().unwrap() > 0.0);
+    assert!(model.with_extension("gguf.sensitivity-rtn.json").exists());
+    let r = budget(&[&"--target-bpw", &"5.0"]);
+    assert_eq!(r["budget"]["table"]["cached"], true, "a second budget reuses the table");
+    assert!(r["budget"]["file_bytes"].as_u64().unwrap() as f64 * 8.0 / 134_515_008.0 <= 5.0);
+
+    let refuse = |target: &[&dyn AsRef<std::ffi::OsStr>]| -> String {
+        let _ = std::fs::remove_file(&out);
+        let mut a: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"quantize", &model, &out, &"--calib", &valid, &"--sensitivity-windows", &"2",
+            &"--held-out", &"1",
+        ];
+        a.extend_from_slice(target);
+        let e = fails(&a);
+        assert!(!out.exists(), "nothing written: {e}");
+        e
+    };
+    let e = refuse(&[&"--target-size", &"10MB"]);
+    assert!(e.contains("below the smallest") && e.contains("bytes"), "{e}");
+    let e = refuse(&[&"--target-size", &"10GB"]);
+    assert!(e.contains("above the original"), "{e}");
+    // The cached table belongs to the other calibration text.
+    let other = dir.path().join("other.txt");
+    let mut t = std::fs::read_to_string(&valid).unwrap();
+    t.push_str("\nOne more line.\n");
+    std::fs::write(&other, t).unwrap();
+    let e = fails(&[
+        &"quantize", &model, &out, &"--calib", &other, &"--sensitivity-windows", &"2",
+        &"--held-out", &"1", &"--target-bpw", &"5.0",
+    ]);
+    assert!(e.contains("another calibration text"), "{e}");
+
+    // The recipe: files, recipe.json and report.html, or nothing.
+    let rdir = dir.path().join("recipe");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let e = fails(&[
+        &"recipe", &"--model", &model, &"--calib", &valid, &"--budgets", &"5.0", &"--methods",
+        &"rtn", &"--sensitivity-windows", &"2", &"--held-out", &"1", &"--compare", &bad, &"-o", &rdir,
+    ]);
+    assert!(e.contains("bad.json") && !rdir.exists(), "{e}");
+    let r = json(&[
+        &"recipe", &"--model", &model, &"--calib", &valid, &"--budgets", &"4.7,5.0", &"--methods",
+        &"rtn", &"--calib-chunks", &"2", &"--sensitivity-windows", &"2", &"--held-out", &"1",
+        &"-o", &rdir, &"--json",
+    ]);
+    assert_eq!(r["points"].as_array().unwrap().len(), 2);
+    for f in ["4.7bpw-rtn.gguf", "5bpw-rtn.gguf", "recipe.json", "report.html"] {
+        assert!(rdir.join(f).exists(), "{f}");
+    }
+}

@@ -252,3 +252,18 @@ fn dropping_an_unfinished_writer_keeps_the_old_file() {
     assert_eq!(std::fs::read(&p).unwrap(), b"old");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn planned_size_is_the_size_of_the_written_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.gguf");
+    let specs = vec![
+        TensorSpec::new("a", &[576, 3], GgmlType::Q4_0),
+        TensorSpec::new("b", &[7], GgmlType::F32),
+        TensorSpec::new("c", &[256, 2], GgmlType::Q6_K),
+    ];
+    let meta = all_values();
+    let planned = lowbit_files::gguf::planned_size(&meta, specs.clone()).unwrap();
+    write(&p, meta, &specs);
+    assert_eq!(planned, std::fs::metadata(&p).unwrap().len());
+}

@@ -4,6 +4,7 @@
 //! fallbacks for rows that do not split into whole blocks), the method that produces the blocks,
 //! and the report of what it cost.
 
+pub mod allocate;
 mod error;
 pub mod linalg;
 pub mod methods;

@@ -6,6 +6,8 @@ use super::calib_args::{CalibArgs, MethodArgs};
 use crate::output::{human_bytes, print_json};
 use crate::progress;
 use anyhow::{bail, Context, Result};
+use super::calib_args::BudgetArgs;
+use lowbit_calib::budget::{quantize_to_budget, BudgetReport};
 use lowbit_calib::quantize_file::{quantize_file, CalibrationSummary, Event, QuantizeSpec};
 use lowbit_files::same_file;
 use lowbit_formats::GgmlType;
@@ -23,9 +25,12 @@ pub struct Args {
     input: PathBuf,
     /// Output GGUF file (written to a temporary file, then renamed into place).
     output: PathBuf,
-    /// A block type (Q8_0, Q6_K, IQ4_NL, …) or a llama.cpp mix (Q4_K_M, Q3_K_S, …).
-    #[arg(long = "type", short = 't')]
-    ty: String,
+    /// A block type (Q8_0, Q6_K, IQ4_NL, …) or a llama.cpp mix (Q4_K_M, Q3_K_S, …); with a
+    /// --target-* the allocation picks every tensor's type instead.
+    #[arg(long = "type", short = 't', required_unless_present_any = ["target_size", "target_bpw", "target_kld", "target_ppl_increase"])]
+    ty: Option<String>,
+    #[command(flatten)]
+    budget: BudgetArgs,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -33,7 +38,9 @@ pub struct Args {
     #[arg(long = "tensor-type", value_name = "REGEX=TYPE")]
     tensor_type: Vec<String>,
     /// An importance matrix (`lowbit imatrix` or `llama-imatrix` output, GGUF or legacy .dat).
-    #[arg(long, conflicts_with = "calib")]
+    /// With a `--target-*` it may come with `--calib`: the text then feeds only the sensitivity
+    /// table and the held-out checks, and the file is quantized with this matrix.
+    #[arg(long)]
     imatrix: Option<PathBuf>,
     /// Every matrix gets the base type: no per-role mix (fallbacks still apply).
     #[arg(long)]
@@ -60,6 +67,8 @@ struct Report {
     requantized_from: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     calibration: Option<CalibrationSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget: Option<BudgetReport>,
     #[serde(flatten)]
     summary: ModelSummary,
 }
@@ -77,11 +86,11 @@ fn parse_override(s: &str) -> Result<(Regex, GgmlType)> {
 
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
-    let preset = Preset::parse(&args.ty).with_context(|| {
+    let ty = args.ty.as_deref().unwrap_or("Q8_0");
+    let preset = Preset::parse(ty).with_context(|| {
         format!(
-            "unknown --type {:?}; expected one of: {} (affine intN layouts have no GGUF type: \
+            "unknown --type {ty:?}; expected one of: {} (affine intN layouts have no GGUF type: \
              measure them with `lowbit perplexity --quantize`)",
-            args.ty,
             Preset::names().join(", ")
         )
     })?;
@@ -107,6 +116,13 @@ pub fn run(args: Args) -> Result<()> {
         calib: args.calib.spec(),
         imatrix: args.imatrix.clone(),
         sequential: args.calib.sequential(),
+        types: None,
+    };
+    let budget = args.budget.spec(&args.input, &args.method, &args.calib)?;
+    // A budget's calibration text is the table's; a given matrix then quantizes the file.
+    let spec = match (&budget, &spec.imatrix) {
+        (Some(_), Some(_)) => QuantizeSpec { calib: None, ..spec },
+        _ => spec,
     };
     let threads = super::model_file::threads(args.threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -127,8 +143,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut done = 0u64;
     let mut warned = false;
     let json = args.json;
-    let result = pool.install(|| {
-        quantize_file(&input, &args.output, &spec, &mut |e| match e {
+    let mut on_event = |e: Event| match e {
             Event::Imatrix { done, total } => {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
@@ -146,16 +161,28 @@ pub fn run(args: Args) -> Result<()> {
             Event::Tensor { name, elements, .. } => {
                 if !warned {
                     bar.set_length(total);
+                    bar.set_position(0);
+                    done = 0;
                     warned = true;
                 }
                 bar.set_position(done);
                 bar.set_message(name.to_string());
                 done += elements;
             }
-        })
+            Event::Sensitivity { done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message("sensitivity table");
+                warned = false;
+            }
+        };
+    let result = pool.install(|| match &budget {
+        Some(b) => quantize_to_budget(&input, &args.output, &spec, b, &mut on_event).map(|(r, b)| (r, Some(b))),
+        None => quantize_file(&input, &args.output, &spec, &mut on_event).map(|r| (r, None)),
     });
     bar.finish_and_clear();
-    let result = result.with_context(|| format!("cannot quantize {}", args.input.display()))?;
+    let (result, budget_report) =
+        result.with_context(|| format!("cannot quantize {}", args.input.display()))?;
     if !result.requantized.is_empty() && !json {
         eprintln!(
             "warning: {} tensors were already quantized and were dequantized first; requantizing \
@@ -177,6 +204,7 @@ pub fn run(args: Args) -> Result<()> {
         seconds: started.elapsed().as_secs_f64(),
         requantized_from: result.requantized,
         calibration: result.calibration,
+        budget: budget_report,
         summary: ModelSummary::of(&result.reports),
     };
     if args.json {
@@ -227,6 +255,36 @@ fn print_human(r: &Report) {
                 mean(&|s| s.alpha as f64),
                 mean(&|s| s.error_before),
                 mean(&|s| s.error_after)
+            );
+        }
+    }
+    if let Some(b) = &r.budget {
+        println!(
+            "  budget {}: {} of {} bytes used ({:.1}%); predicted KLD {:.4}, measured on {} held-out windows: KLD {:.4}, PPL ×{:.4}, top-1 {:.1}%",
+            b.target,
+            b.file_bytes,
+            b.budget_bytes,
+            100.0 * b.used,
+            b.predicted_kld,
+            b.held_out,
+            b.measured.kld,
+            b.measured.ppl_ratio,
+            100.0 * b.measured.top1
+        );
+        println!(
+            "  sensitivity table {} ({}; proxy vs measured rank correlation {:.2}, predicted vs measured at {} {:.2})",
+            b.table.path,
+            if b.table.cached { "cached".to_string() } else { format!("computed in {:.0} s", b.table.seconds) },
+            b.table.rank_correlation,
+            b.table.validation.ty,
+            b.table.validation.rank_correlation
+        );
+        if b.attempts.len() > 1 {
+            println!(
+                "  verification: {} tensors checked in context; the repaired allocation measured KLD {:.4} ({})",
+                b.corrections.len(),
+                b.attempts[1].measured.kld,
+                if b.attempts[1].measured.kld < b.attempts[0].measured.kld { "kept" } else { "not better: the first was kept" }
             );
         }
     }

@@ -9,4 +9,4 @@ mod stats;
 pub use error::EvalError;
 pub use logits_file::{LogitsReader, LogitsWriter};
 pub use perplexity::{evaluate, ChunkPlan, ChunkReport, EvalOptions, EvalReport};
-pub use stats::{Estimate, KldReport, KldStats, Percentiles, PositionStats};
+pub use stats::{score_position, Estimate, KldReport, KldStats, Percentiles, PositionStats};

@@ -18,7 +18,7 @@ use super::attention::{attend, AttnShape};
 use super::config::Arch;
 use super::error::{ModelError, Result};
 use super::ops::{self, Rope};
-use super::weights::{LinearId, NormId};
+use super::weights::{LayerWeights, LinearId, NormId};
 use super::Model;
 use crate::kernels::matmul_with;
 use crate::kv_cache::LayerCache;
@@ -234,21 +234,13 @@ impl Model<'_> {
     /// version, owned); the next stage or pass uses it.
     pub fn set_linear(&mut self, il: usize, id: LinearId, m: Matrix<'_>) -> Result<()> {
         let name = id.tensor_name(il);
-        let layer = self
-            .weights
-            .layers
-            .get_mut(il)
-            .ok_or_else(|| ModelError::MissingTensor(name.clone()))?;
+        let layer = layer_mut(&mut self.weights.layers, il, &name)?;
         replace(layer.linear_mut(id), m, name)
     }
 
     /// Replaces a norm's weights of layer `il` (a scale folded into it, as AWQ does).
     pub fn set_norm(&mut self, il: usize, id: NormId, w: Vec<f32>) -> Result<()> {
-        let layer = self
-            .weights
-            .layers
-            .get_mut(il)
-            .ok_or_else(|| ModelError::MissingTensor(id.tensor_name(il)))?;
+        let layer = layer_mut(&mut self.weights.layers, il, &id.tensor_name(il))?;
         let slot = layer.norm_mut(id);
         if slot.len() != w.len() {
             return Err(ModelError::WrongShape {
@@ -279,8 +271,32 @@ impl Model<'_> {
     }
 }
 
-/// Puts `m` (owned from here on) in `slot` when the shapes agree.
-fn replace<'a>(slot: &mut Matrix<'a>, m: Matrix<'_>, name: String) -> Result<()> {
+impl<'a> Model<'a> {
+    /// Puts `m` in place of a linear of layer `il` and returns the matrix it replaced, neither
+    /// copied: for measuring a model with one matrix changed, then putting it back.
+    pub fn swap_linear(&mut self, il: usize, id: LinearId, m: Matrix<'a>) -> Result<Matrix<'a>> {
+        let name = id.tensor_name(il);
+        let layer = layer_mut(&mut self.weights.layers, il, &name)?;
+        swap(layer.linear_mut(id), m, name)
+    }
+
+    /// [`swap_linear`](Self::swap_linear) for the LM head (the embedding too when tied).
+    pub fn swap_output(&mut self, m: Matrix<'a>) -> Result<Matrix<'a>> {
+        let w = &mut self.weights;
+        swap(w.output.as_mut().unwrap_or(&mut w.token_embd), m, "output.weight".into())
+    }
+}
+
+fn layer_mut<'w, 'a>(
+    layers: &'w mut [LayerWeights<'a>],
+    il: usize,
+    name: &str,
+) -> Result<&'w mut LayerWeights<'a>> {
+    layers.get_mut(il).ok_or_else(|| ModelError::MissingTensor(name.to_string()))
+}
+
+/// An error unless `m` has the shape of the matrix in `slot`.
+fn same_shape(slot: &Matrix<'_>, m: &Matrix<'_>, name: String) -> Result<()> {
     if (m.rows, m.cols) != (slot.rows, slot.cols) {
         return Err(ModelError::WrongShape {
             name,
@@ -288,6 +304,17 @@ fn replace<'a>(slot: &mut Matrix<'a>, m: Matrix<'_>, name: String) -> Result<()>
             found: vec![m.cols as u64, m.rows as u64],
         });
     }
+    Ok(())
+}
+
+fn swap<'a>(slot: &mut Matrix<'a>, m: Matrix<'a>, name: String) -> Result<Matrix<'a>> {
+    same_shape(slot, &m, name)?;
+    Ok(std::mem::replace(slot, m))
+}
+
+/// Puts `m` (owned from here on) in `slot` when the shapes agree.
+fn replace<'a>(slot: &mut Matrix<'a>, m: Matrix<'_>, name: String) -> Result<()> {
+    same_shape(slot, &m, name)?;
     *slot = Matrix {
         ty: m.ty,
         rows: m.rows,

@@ -13,7 +13,7 @@ mod writer;
 pub use reader::GgufFile;
 pub use tensor::{tensor_bytes, TensorInfo, TensorSpec, MAX_DIMS, MAX_NAME_LEN};
 pub use value::{Array, StrArray, Value, ValueType};
-pub use writer::{GgufWriter, WRITE_VERSION};
+pub use writer::{planned_size, GgufWriter, WRITE_VERSION};
 
 pub const MAGIC: &[u8; 4] = b"GGUF";
 /// Alignment when `general.alignment` is absent (ggml's `GGUF_DEFAULT_ALIGNMENT`).

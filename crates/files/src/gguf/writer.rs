@@ -121,6 +121,22 @@ impl GgufWriter {
     }
 }
 
+/// The size of the file that `create`, one `write_tensor` per tensor and `finish` would write,
+/// without writing anything: header, padding to the alignment, every tensor padded. What a size
+/// budget is checked against.
+pub fn planned_size(metadata: &[(String, Value)], tensors: Vec<TensorSpec>) -> Result<u64> {
+    let path = Path::new("<planned output>");
+    let alignment = alignment_of(path, metadata)?;
+    let layout = plan(path, tensors, alignment)?;
+    let header = encode_header(path, metadata, &layout)?;
+    let data_offset = (header.len() as u64).next_multiple_of(alignment);
+    let data: u64 = layout
+        .iter()
+        .map(|t| t.size.next_multiple_of(alignment))
+        .sum();
+    Ok(data_offset + data)
+}
+
 fn alignment_of(path: &Path, metadata: &[(String, Value)]) -> Result<u64> {
     match metadata
         .iter()
