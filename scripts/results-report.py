@@ -61,10 +61,14 @@ MODELS = {
         "budget_methods": ["rtn", "gptq"],
         # Every file measured by both tools.
         "lowbit_measures": None,
+        "time_imatrix": True,
+        # The automatic recipe (rtn, the cached table) at these bpw, llama.cpp's files beside it.
+        "recipe_bpw": "4.6,5.0,5.6",
     },
     "gemma3": {
         "title": "Gemma-3-270M",
-        "types": ["Q4_0", "Q4_K_M", "IQ4_XS", "Q3_K_M", "Q2_K"],
+        # The issue's anchors first: a run cut short still has them.
+        "types": ["IQ4_XS", "Q3_K_M", "Q2_K", "Q4_K_M", "Q4_0"],
         "extra": [],
         "affine": ["int4-g128", "int3-g128"],
         # Each in-memory measurement of Gemma-3 takes ~4 min here: the methods that matter most.
@@ -74,9 +78,9 @@ MODELS = {
         "budget_methods": ["gptq"],
         "peers": [],
         "windows_study": [],
-        # Gemma-3's 262k-token head makes each measurement ~4 min here: lowbit's own measure only
-        # for the pairs the goal compares (llama.cpp's imatrix files and lowbit's GPTQ files).
-        "lowbit_measures": {"llama imatrix", "lowbit gptq"},
+        # Gemma-3's 262k-token head makes each of lowbit's measurements ~4 min here: in a goals
+        # run llama.cpp measures Gemma-3 alone (the goal's instrument); SCOPE=full adds lowbit's.
+        "lowbit_measures": {"llama imatrix", "lowbit gptq"} if SCOPE == "full" else set(),
         "required": {"llama imatrix", "lowbit gptq"},
         "budgets_required": False,
     },
@@ -199,18 +203,25 @@ def model_results(m, spec):
     ELEMENTS[m] = json.loads(out)["elements"]
     lbase, bbase = OUT / f"{m}.llama-base.kld", OUT / f"{m}.lowbit-base.bin"
     # Written under a temporary name and renamed, so an interrupted run never leaves half a base.
-    if CACHE_ONLY and not (lbase.exists() and bbase.exists()):
+    if CACHE_ONLY and not lbase.exists():
         raise Missing(f"{m} F32 logits")
     if not lbase.exists():
         tmp = lbase.with_suffix(".part")
         run([LLAMA / "llama-perplexity", "-m", f32, "-f", TEST, "-c", "512", "--chunks", "40",
              "--kl-divergence-base", tmp, "-t", THREADS], f"{lbase}.log")
         tmp.replace(lbase)
-    if not bbase.exists():
+
+    def lowbit_base():
+        """lowbit's F32 logits, made the first time a measurement by lowbit needs them."""
+        if bbase.exists():
+            return bbase
+        if CACHE_ONLY:
+            raise Missing(f"{m} lowbit F32 logits")
         tmp = bbase.with_suffix(".part")
         run([LOWBIT, "perplexity", "--model", f32, "--file", TEST, "--chunks", "40",
              "--save-logits", tmp, "--threads", THREADS])
         tmp.replace(bbase)
+        return bbase
     # Importance matrices on the same windows.
     lim, bim = OUT / f"{m}-llama.imatrix.gguf", OUT / f"{m}-lowbit.imatrix.gguf"
     cached(f"{m}/imatrix/llama", lambda: dict(zip(("seconds", "rss"), run(
@@ -226,7 +237,7 @@ def model_results(m, spec):
                                  "--chunks", WINDOWS, "-o", OUT / "timing.imatrix.gguf", "-t", THREADS, "--no-ppl"]),
                       ("lowbit", [LOWBIT, "imatrix", "--model", f32, "--file", VALID, "--ctx", "512",
                                   "--chunks", WINDOWS, "-o", OUT / "timing.imatrix.gguf", "--threads", THREADS])):
-        need(f"{m} {tool} imatrix time", lambda: cached(f"{m}/imatrix/time-{tool}", lambda: dict(
+        (need if spec.get("time_imatrix") else optional)(f"{m} {tool} imatrix time", lambda: cached(f"{m}/imatrix/time-{tool}", lambda: dict(
             zip(("seconds", "rss"), run(cmd, OUT / "timing.imatrix.log")[:2]))))
 
     both = spec["lowbit_measures"]
@@ -234,7 +245,7 @@ def model_results(m, spec):
     def second(kind, key, f):
         """lowbit's own measurement of a file, where this model takes one."""
         if both is None or kind in both:
-            return cached(key + "/lowbit", lambda: lowbit_kld(f, bbase))
+            return cached(key + "/lowbit", lambda: lowbit_kld(f, lowbit_base()))
         return None
 
     def lowbit_file(ty, method, calib=True, windows=WINDOWS):
@@ -314,7 +325,7 @@ def model_results(m, spec):
         if method in ("gptq", "awq", "rtn+imatrix"):
             extra = ["--quantize", layout, "--method", method.split("+")[0], "--calib", VALID,
                      "--calib-chunks", str(windows)]
-        return cached(key, lambda: lowbit_kld(WORK / f"{m}-f32.gguf", bbase, extra))
+        return cached(key, lambda: lowbit_kld(WORK / f"{m}-f32.gguf", lowbit_base(), extra))
 
     def budget_file(label, method, target):
         tag = f"budget-{label}-{method}"
@@ -359,14 +370,34 @@ def model_results(m, spec):
             if r is not None:
                 budgets[(f"{bpw} bpw", method)] = (None, r)
 
+    recipe = None
+    if spec.get("recipe_bpw"):
+        refs = OUT / f"{m}-llama-presets.json"
+        rdir = OUT / f"{m}-recipe"
+
+        def make_recipe():
+            refs.write_text(json.dumps([
+                {"name": f"llama.cpp {ty} imatrix (llama-perplexity, test)", "bytes": fs["llama imatrix"]["bytes"],
+                 "kld": fs["llama imatrix"]["llama"]["kld"]} for ty, fs in rows.items() if "llama imatrix" in fs]))
+            subprocess.run(["rm", "-rf", str(rdir)], check=True)
+            t, rss, out = run([LOWBIT, "recipe", "--model", f32, "--calib", VALID, "--budgets",
+                               spec["recipe_bpw"], "--methods", "rtn", "--calib-chunks", "32",
+                               "--compare", refs, "-o", rdir, "--threads", THREADS, "--json"])
+            return {"seconds": t, "rss": rss, "recipe": json.loads(out)}
+        recipe = need(f"{m} recipe", lambda: cached(f"{m}/recipe", make_recipe))
+        if recipe and (rdir / "report.html").exists():
+            (DOC.parent / f"report-{m}.html").write_bytes((rdir / "report.html").read_bytes())
+
     def kept(d):
         return {k: v for k, v in d.items() if v is not None}
     methods = spec.get("affine_methods", ("rtn", "gptq", "awq", "hqq"))
-    affine = kept({lay: kept({meth: optional(f"{lay} {meth} in memory", lambda: in_memory(lay, meth)) for meth in methods}) or None
+    # MEASURE_MEMORY=1: the in-memory layouts (affine, peers) are measured in a goals run too.
+    optional_memory = need if os.environ.get("MEASURE_MEMORY") == "1" else optional
+    affine = kept({lay: kept({meth: optional_memory(f"{lay} {meth} in memory", lambda: in_memory(lay, meth)) for meth in methods}) or None
                    for lay in spec["affine"]})
-    peers = kept({f"{lay} {meth}": optional(f"{lay} {meth} in memory", lambda: in_memory(lay, meth)) for lay, meth in spec["peers"]})
+    peers = kept({f"{lay} {meth}": optional_memory(f"{lay} {meth} in memory", lambda: in_memory(lay, meth)) for lay, meth in spec["peers"]})
     study = kept({w: optional(f"Q4_0 gptq with {w} windows", lambda: lowbit_file("Q4_0", "gptq", windows=w)) for w in spec["windows_study"]})
-    return rows, affine, peers, study, budgets
+    return rows, affine, peers, study, budgets, recipe
 
 
 # Weights per model (the bpw of llama.cpp's files: file bytes × 8 / elements).
@@ -384,8 +415,13 @@ def render(results):
          f" importance matrices use the first {WINDOWS} windows of 512 tokens of WikiText-2"
          " *valid* — never the test split. Times and peak memory are `/usr/bin/time` of the"
          " whole command on this 2-core machine.", ""]
-    for m, (rows, affine, peers, study, im, budgets) in results.items():
+    for m, (rows, affine, peers, study, im, budgets, recipe) in results.items():
         L += [f"## {MODELS[m]['title']}", ""]
+        lm = MODELS[m]["lowbit_measures"]
+        if lm is not None:
+            L += [("lowbit's own measurement: " + ", ".join(sorted(lm)) + " files only." if lm else
+                   "Measured by llama-perplexity only in this run (lowbit's own measurement takes"
+                   " ~4 min per file on this model; `SCOPE=full` adds it)."), ""]
         L += ["| type | file | bytes | bpw | llama.cpp PPL | KLD | 99% KLD | top-1 | lowbit PPL |"
               " KLD | 99% KLD | top-1 | quantize s | peak MiB |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -456,6 +492,18 @@ def render(results):
                     L.append(f"Sensitivity table ({method}): {t['seconds']:.0f} s; proxy alone vs measured KLD"
                              f" rank correlation {t['rank_correlation']:.2f}; predicted vs measured at"
                              f" {t['validation']['ty']} on {t['validation']['tensors']} tensors {t['validation']['rank_correlation']:.2f}.")
+        if recipe:
+            L += ["", f"The automatic recipe (`lowbit recipe --model F32 --calib valid.txt --budgets"
+                  f" {MODELS[m]['recipe_bpw']} --methods rtn --calib-chunks 32 --compare presets.json`,"
+                  f" {recipe['seconds']:.0f} s with the cached table): the report is"
+                  f" [report-{m}.html](report-{m}.html); held-out KLD, PPL ratio and top-1 on the"
+                  " calibration text's held-out windows, decoding speed by lowbit's engine:", "",
+                  "| file | bytes | bpw | KLD | PPL × | top-1 | predicted KLD | prompt tok/s | decode tok/s | Pareto |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            for p in recipe["recipe"]["points"]:
+                L.append(f"| {p['file']} | {p['bytes']:,} | {p['bpw']:.3f} | {p['kld']:.4f} | {p['ppl_ratio']:.4f} |"
+                         f" {100 * p['top1']:.1f}% | {p['predicted_kld']:.4f} | {p['prompt_tps']:.0f} | {p['gen_tps']:.1f} |"
+                         f" {'yes' if p['pareto'] else ''} |")
         ti, tl = im["lowbit"]["seconds"], im["llama"]["seconds"]
         worst = im["compare"]["worst"]
         top = sorted(worst.items(), key=lambda kv: -kv[1])[:3]
@@ -477,13 +525,13 @@ for m, spec in MODELS.items():
         continue
     print(f"{m}", file=sys.stderr)
     try:
-        rows, affine, peers, study, budgets = model_results(m, spec)
+        rows, affine, peers, study, budgets, recipe = model_results(m, spec)
     except Missing as e:
         print(f"  {m}: not measured ({e})", file=sys.stderr)
         continue
     im = {k: cache[f"{m}/imatrix/{k}"] for k in ("llama", "lowbit", "compare")}
     for tool in ("llama", "lowbit"):
         im[tool] = cache.get(f"{m}/imatrix/time-{tool}", im[tool])
-    results[m] = (rows, affine, peers, study, im, budgets)
+    results[m] = (rows, affine, peers, study, im, budgets, recipe)
     render(results)
 print(f"wrote {DOC}", file=sys.stderr)

@@ -1,5 +1,5 @@
-//! Accumulates one input site's statistics over calibration batches: `Σx²` and `Σ|x|` per
-//! column, and optionally the Hessian `XᵀX`.
+//! Accumulates one input site's statistics over calibration batches: `Σx²`, `Σ|x|` and
+//! `max |x|` per column, and optionally the Hessian `XᵀX`.
 //!
 //! The Hessian is the expensive part (`d²` per token, like a product with a `d × d` matrix), so
 //! each batch's `XᵀX` is one f32 matrix product, split over threads by blocks of rows of the
@@ -18,6 +18,7 @@ pub struct StatsBuilder {
     tokens: u64,
     sum_sq: Vec<f64>,
     sum_abs: Vec<f64>,
+    max_abs: Vec<f64>,
     hessian: Option<Vec<f64>>,
     /// Where a non-finite activation was first seen: (batch, token, column).
     bad: Option<(u64, usize, usize)>,
@@ -31,6 +32,7 @@ impl StatsBuilder {
             tokens: 0,
             sum_sq: vec![0.0; cols],
             sum_abs: vec![0.0; cols],
+            max_abs: vec![0.0; cols],
             hessian: with_hessian.then(|| vec![0.0; cols * cols]),
             bad: None,
             batches: 0,
@@ -52,9 +54,10 @@ impl StatsBuilder {
         self.batches += 1;
         self.tokens += n as u64;
         for row in x.chunks_exact(d) {
-            for ((s, a), &v) in self.sum_sq.iter_mut().zip(&mut self.sum_abs).zip(row) {
+            for (((s, a), m), &v) in self.sum_sq.iter_mut().zip(&mut self.sum_abs).zip(&mut self.max_abs).zip(row) {
                 *s += (v as f64) * (v as f64);
                 *a += v.abs() as f64;
+                *m = m.max(v.abs() as f64);
             }
         }
         if let Some(h) = &mut self.hessian {
@@ -82,6 +85,7 @@ impl StatsBuilder {
             tokens: self.tokens,
             sum_sq: self.sum_sq,
             sum_abs: self.sum_abs,
+            max_abs: self.max_abs,
             hessian,
         }
     }

@@ -79,6 +79,7 @@ pub fn collect(
             tokens,
             sum_sq: sums,
             sum_abs: Vec::new(),
+            max_abs: Vec::new(),
             hessian: None,
         };
         if site == InputSite::Head {

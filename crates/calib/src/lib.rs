@@ -11,13 +11,20 @@
 //!   the outputs of the quantized layer `i`; memory bounded by one layer's activations).
 //! - [`quantize_file`]: `lowbit quantize` as a library call; [`inmemory`]: quantizing a loaded
 //!   model for `perplexity --quantize` and `embed --quantize`.
+//! - [`observers`] and [`act_quant`]: int8 activation ranges from calibration (minmax, moving
+//!   average, percentile, MSE, entropy) or per token, applied through the engine's
+//!   `InputQuantizer` (W8A8).
+//! - [`sensitivity`], [`budget`], [`recipe`]: one type per tensor under a size or quality
+//!   target, and the method × budget search with its report.
 
+pub mod act_quant;
 pub mod budget;
 pub mod collect;
 mod error;
 pub mod heldout;
 pub mod imatrix;
 pub mod inmemory;
+pub mod observers;
 pub mod quantize_file;
 pub mod recipe;
 pub mod report_html;

@@ -191,10 +191,11 @@ pub fn load_cached(
             spec.calib.path.display()
         )));
     }
-    if t.method != spec.method || t.ctx != spec.calib.ctx {
+    let windows = spec.calib.chunks.unwrap_or(32);
+    if t.method != spec.method || t.ctx != spec.calib.ctx || t.windows != windows || t.held_out != spec.held_out {
         return Err(bad(format!(
-            "made with --method {} and windows of {} tokens; this run asks {} / {}; pass --recompute-sensitivity",
-            t.method, t.ctx, spec.method, spec.calib.ctx
+            "made with --method {}, {} windows of {} tokens and {} held out; this run asks {}, {} of {} and {}; pass --recompute-sensitivity",
+            t.method, t.windows, t.ctx, t.held_out, spec.method, windows, spec.calib.ctx, spec.held_out
         )));
     }
     Ok(Some(t))

@@ -559,15 +559,21 @@ fn concat_rows(parts: Vec<(usize, QuantOutcome)>) -> Result<QuantOutcome, String
 
 fn tie_heads(st: &mut InputStats, n_head: usize, n_head_kv: usize, hd: usize) {
     let group = n_head / n_head_kv;
-    for v in [&mut st.sum_abs, &mut st.sum_sq] {
+    // Sums by their mean over the group, maxima by their maximum.
+    for (v, is_max) in [(&mut st.sum_abs, false), (&mut st.sum_sq, false), (&mut st.max_abs, true)] {
         if v.len() != n_head * hd {
             continue;
         }
         for g in 0..n_head_kv {
             for j in 0..hd {
-                let mean = (0..group).map(|k| v[((g * group + k) * hd) + j]).sum::<f64>() / group as f64;
+                let at = |k: usize| ((g * group + k) * hd) + j;
+                let tied = if is_max {
+                    (0..group).map(|k| v[at(k)]).fold(0f64, f64::max)
+                } else {
+                    (0..group).map(|k| v[at(k)]).sum::<f64>() / group as f64
+                };
                 for k in 0..group {
-                    v[((g * group + k) * hd) + j] = mean;
+                    v[at(k)] = tied;
                 }
             }
         }

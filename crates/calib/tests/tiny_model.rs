@@ -1,7 +1,8 @@
 //! The calibration driver end to end on a tiny generated LLaMA-style model (grouped KV heads,
 //! tied embeddings): every linear and the head come back quantized, GPTQ's model is closer to
 //! the float one than round-to-nearest's, results do not depend on the thread count, AWQ's
-//! folded scales leave the float model unchanged, and NaN weights or activations are named.
+//! folded scales leave the float model unchanged, NaN weights or activations are named, and int8
+//! activations (every observer, static and dynamic) and SmoothQuant cost little.
 
 use lowbit_calib::sequential::{self, DriverOptions};
 use lowbit_calib::CalibWindows;
@@ -302,4 +303,108 @@ fn gptq_without_calibration_text_is_refused_by_name() {
     .unwrap()
     .to_string();
     assert!(e.contains("--calib"), "{e}");
+}
+
+/// An input quantizer that changes nothing: the hook itself must not change a single bit.
+struct Identity;
+
+impl lowbit_engine::model::InputQuantizer for Identity {
+    fn quantize_rows(&self, _: usize, _: lowbit_engine::model::InputSite, _: &mut [f32], _: usize) {}
+}
+
+#[test]
+fn int8_activations_cost_little_each_observer_reports_its_clip_and_nan_is_named() {
+    use lowbit_calib::act_quant::{calibrate, ActScheme};
+    use lowbit_calib::observers::{Granularity, ObserverKind};
+    let path = tmp("tiny-w8a8.gguf");
+    write_model(&path, None);
+    let file = GgufFile::open(&path).unwrap();
+    let mut model = Model::load(&file).unwrap();
+    let held = windows(3, 99);
+    let float = logits(&model, &held);
+    let spread = mse(&float, &vec![0.0; float.len()]);
+    model.input_quant = Some(std::sync::Arc::new(Identity));
+    assert_eq!(logits(&model, &held), float, "an identity hook changes nothing");
+    model.input_quant = None;
+
+    let calib = windows(4, 7);
+    let float_calib = logits(&model, &calib);
+    let mut errors = Vec::new();
+    for scheme in [
+        ActScheme::Dynamic,
+        ActScheme::Static { observer: ObserverKind::MinMax, granularity: Granularity::Tensor, symmetric: true },
+        ActScheme::Static { observer: ObserverKind::MinMax, granularity: Granularity::Channel, symmetric: true },
+        ActScheme::Static { observer: ObserverKind::Mse, granularity: Granularity::Tensor, symmetric: false },
+        ActScheme::Static { observer: ObserverKind::Percentile(99.9), granularity: Granularity::Tensor, symmetric: true },
+        ActScheme::Static { observer: ObserverKind::Entropy, granularity: Granularity::Tensor, symmetric: true },
+    ] {
+        let (q, report) = calibrate(&model, Some(&calib), scheme, &mut |_, _| {}).unwrap();
+        if let ActScheme::Static { observer, .. } = scheme {
+            assert_eq!(report.sites.len(), 4 * LAYERS, "every layer site observed, the head left float");
+            assert!(report.sites.iter().all(|s| s.clip_ratio > 0.0 && s.clip_ratio <= 1.0 + 1e-6));
+            if observer == ObserverKind::MinMax {
+                assert!((report.mean_clip_ratio - 1.0).abs() < 1e-6);
+            }
+        }
+        model.input_quant = Some(q);
+        let e = mse(&logits(&model, &held), &float) / spread;
+        // On the calibration windows themselves no value falls outside an observed range.
+        let e_in = mse(&logits(&model, &calib), &float_calib);
+        model.input_quant = None;
+        // Rounded, but close: int8 keeps logits within a small fraction of their spread.
+        assert!(e > 0.0 && e < 1e-2, "{scheme:?}: relative logit error {e}");
+        errors.push(e_in);
+    }
+    // Per-channel ranges fit each column: closer than one range per tensor where both cover
+    // every value (on held-out text the tighter ranges also clip more).
+    assert!(errors[2] < errors[1], "{errors:?}");
+    let minmax = ActScheme::Static { observer: ObserverKind::MinMax, granularity: Granularity::Tensor, symmetric: true };
+    let e = calibrate(&model, None, minmax, &mut |_, _| {})
+    .err()
+    .expect("static ranges need calibration")
+    .to_string();
+    assert!(e.contains("--calib"), "{e}");
+
+    let path = tmp("tiny-w8a8-nan.gguf");
+    write_model(&path, Some(("token_embd.weight", 3 * D + 2, f32::NAN)));
+    let file = GgufFile::open(&path).unwrap();
+    let model = Model::load(&file).unwrap();
+    let e = calibrate(
+        &model,
+        Some(&windows(4, 7)),
+        ActScheme::Static { observer: ObserverKind::MinMax, granularity: Granularity::Tensor, symmetric: true },
+        &mut |_, _| {},
+    )
+    .err()
+    .expect("a NaN activation fails")
+    .to_string();
+    assert!(e.contains("layer 0") && e.contains("NaN"), "{e}");
+}
+
+#[test]
+fn smoothquant_smooths_qkv_gate_up_and_down_shrinks_their_ranges_and_keeps_the_model_close() {
+    use lowbit_quant::methods::smoothquant::{SmoothQuant, SmoothQuantOptions};
+    let path = tmp("tiny-sq.gguf");
+    write_model(&path, None);
+    let file = GgufFile::open(&path).unwrap();
+    let held = windows(3, 99);
+    let float = logits(&Model::load(&file).unwrap(), &held);
+    // Targets F32 everywhere except what SmoothQuant smooths: the weights are then rounded to
+    // F32 (no change), so only the folding can move the logits.
+    let f32_targets = |n: &str| n.starts_with("blk.").then_some(Target::Block(GgmlType::F32));
+    let mut model = Model::load(&file).unwrap();
+    let sq = SmoothQuant(SmoothQuantOptions { alpha: 0.5 });
+    let r = sequential::run(&mut model, &windows(4, 7), &f32_targets, &sq, &DriverOptions::default(), &mut |_| {}).unwrap();
+    assert!(r.sites.is_empty(), "float targets are not smoothed");
+    // With a real target the sites are smoothed, their largest activation shrinks, and the
+    // folded model with int8 weights stays close to the float one.
+    let int8 = |n: &str| {
+        n.starts_with("blk.").then_some(Target::Affine(lowbit_formats::grid::AffineRow { bits: 8, symmetric: true, group: None }))
+    };
+    let mut model = Model::load(&file).unwrap();
+    let r = sequential::run(&mut model, &windows(4, 7), &int8, &sq, &DriverOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(r.sites.len(), 3 * LAYERS, "Q/K/V, gate/up and down smoothed, O not");
+    assert!(r.sites.iter().all(|s| s.error_after <= 1.0 + 1e-9), "{:?}", r.sites.iter().map(|s| s.error_after).collect::<Vec<_>>());
+    let e = mse(&logits(&model, &held), &float) / mse(&float, &vec![0.0; float.len()]);
+    assert!(e < 1e-3, "smoothing + int8 weights moved the logits by {e}");
 }

@@ -1,7 +1,8 @@
 //! The calibrated methods end to end on the real models (fetched by CI; a missing one fails):
 //! `lowbit imatrix` writes llama.cpp's format, GPTQ and AWQ files load and measure closer to the
 //! original than round-to-nearest's, results are the same at 1 and 2 threads, affine layouts
-//! run in memory, and bad calibration input fails cleanly without leaving a file behind.
+//! run in memory, budgets never exceed their size, int8 activations (static with SmoothQuant,
+//! dynamic) stay close, and bad calibration input fails cleanly without leaving a file behind.
 //! Small calibration sets keep this fast; docs/RESULTS.md has the full-size figures.
 
 mod common;
@@ -245,6 +246,13 @@ fn smollm2_budgets_never_exceed_the_size_reuse_the_table_and_make_a_recipe() {
         &"--held-out", &"1", &"--target-bpw", &"5.0",
     ]);
     assert!(e.contains("another calibration text"), "{e}");
+    // … or to other settings.
+    let e = fails(&[
+        &"quantize", &model, &out, &"--calib", &valid, &"--sensitivity-windows", &"3",
+        &"--held-out", &"1", &"--target-bpw", &"5.0",
+    ]);
+    assert!(e.contains("3 of 512") && e.contains("--recompute-sensitivity"), "{e}");
+    assert!(!out.exists());
 
     // The recipe: files, recipe.json and report.html, or nothing.
     let rdir = dir.path().join("recipe");
@@ -264,4 +272,45 @@ fn smollm2_budgets_never_exceed_the_size_reuse_the_table_and_make_a_recipe() {
     for f in ["4.7bpw-rtn.gguf", "5bpw-rtn.gguf", "recipe.json", "report.html"] {
         assert!(rdir.join(f).exists(), "{f}");
     }
+}
+
+#[test]
+fn smollm2_int8_activations_smoothquant_rescues_static_ranges_and_bad_input_fails() {
+    let Some(s) = setup(SMOL) else { return };
+    let run = |extra: &[&dyn AsRef<std::ffi::OsStr>]| -> Json {
+        let mut a: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![
+            &"perplexity", &"--model", &s.model, &"--file", &s.test, &"--chunks", &"3",
+            &"--kld-base", &s.base, &"--calib", &s.valid, &"--calib-chunks", &"4", &"--json",
+        ];
+        a.extend_from_slice(extra);
+        json(&a)
+    };
+    let k = |r: &Json| r["kld"]["mean_kld"]["value"].as_f64().unwrap();
+    // SmolLM2's MLP down-projection sees activations in the thousands beside ones near 1: one
+    // static int8 range per tensor cannot hold both, SmoothQuant moves them into the weights.
+    let plain = run(&[&"--quantize", &"w8a8"]);
+    let smooth = run(&[&"--quantize", &"w8a8", &"--smoothquant", &"0.8"]);
+    let a = &plain["activations"];
+    assert_eq!(a["sites"].as_array().unwrap().len(), 30 * 4, "every layer site, the head float");
+    assert!((a["mean_clip_ratio"].as_f64().unwrap() - 1.0).abs() < 1e-6, "minmax clips nothing");
+    assert!(plain["quantized"]["bits_per_weight"].as_f64().unwrap() > 7.9);
+    assert!(k(&plain) > 3.0 * k(&smooth), "SmoothQuant: {} → {}", k(&plain), k(&smooth));
+    let mse = run(&[&"--quantize", &"w8a8", &"--smoothquant", &"0.8", &"--observer", &"mse"]);
+    assert!(mse["activations"]["mean_clip_ratio"].as_f64().unwrap() < 1.0);
+    // Dynamic per-token ranges follow each token's own outliers.
+    let dynamic = run(&[&"--quantize", &"w8a8-dynamic", &"--smoothquant", &"0.5"]);
+    assert!(k(&dynamic) < 0.03 && k(&dynamic) < k(&smooth), "dynamic KLD {}", k(&dynamic));
+
+    let e = fails(&[&"perplexity", &"--model", &s.model, &"--file", &s.test, &"--chunks", &"1", &"--quantize", &"w8a8"]);
+    assert!(e.contains("--calib"), "{e}");
+    let e = fails(&[
+        &"perplexity", &"--model", &s.model, &"--file", &s.test, &"--chunks", &"1", &"--quantize", &"w8a8",
+        &"--calib", &s.valid, &"--observer", &"histogram",
+    ]);
+    assert!(e.contains("unknown observer"), "{e}");
+    let e = fails(&[
+        &"perplexity", &"--model", &s.model, &"--file", &s.test, &"--chunks", &"1", &"--quantize", &"Q4_0",
+        &"--smoothquant", &"0.5", &"--calib", &s.valid,
+    ]);
+    assert!(e.contains("applies to"), "{e}");
 }

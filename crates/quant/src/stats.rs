@@ -14,6 +14,8 @@ pub struct InputStats {
     pub sum_sq: Vec<f64>,
     /// `Σ |x|` per column (empty when not collected).
     pub sum_abs: Vec<f64>,
+    /// `max |x|` per column (SmoothQuant's activation range; empty when not collected).
+    pub max_abs: Vec<f64>,
     /// `XᵀX`, row-major `cols × cols` (None when not collected).
     pub hessian: Option<Vec<f64>>,
 }
@@ -27,6 +29,7 @@ impl InputStats {
             tokens,
             sum_sq: importance.iter().map(|&v| v as f64 * tokens as f64).collect(),
             sum_abs: Vec::new(),
+            max_abs: Vec::new(),
             hessian: None,
         }
     }
@@ -56,6 +59,11 @@ impl InputStats {
             sum_sq: self.sum_sq.iter().zip(s).map(|(v, s)| v / (s * s)).collect(),
             sum_abs: if self.sum_abs.len() == n {
                 self.sum_abs.iter().zip(s).map(|(v, s)| v / s).collect()
+            } else {
+                Vec::new()
+            },
+            max_abs: if self.max_abs.len() == n {
+                self.max_abs.iter().zip(s).map(|(v, s)| v / s).collect()
             } else {
                 Vec::new()
             },

@@ -8,7 +8,9 @@ use lowbit_engine::eval::{evaluate, Estimate, EvalOptions, EvalReport, Percentil
 use lowbit_engine::Model;
 use super::calib_args::{CalibArgs, MethodArgs};
 use super::model_file::{set_threads, ActivationsArg, ModelFile};
+use lowbit_calib::act_quant::{calibrate as calibrate_activations, ActScheme};
 use lowbit_calib::inmemory::{quantize_loaded, InMemoryReport, InMemoryTarget};
+use lowbit_calib::observers::{Granularity, ObserverKind};
 use lowbit_calib::sequential::DriverEvent;
 use lowbit_calib::CalibWindows;
 use lowbit_formats::grid::AffineRow;
@@ -46,10 +48,25 @@ pub struct Args {
     /// How activations meet quantized weights (`q8` computes as llama.cpp does).
     #[arg(long, value_enum, default_value_t)]
     activations: ActivationsArg,
-    /// Quantize the model in memory first: a GGUF type or mix (Q4_K_M, IQ4_XS, …) or an affine
-    /// layout (int4-g128, int3-g64-sym, int8-ch), with --method (and --calib for gptq/awq).
+    /// Quantize the model in memory first: a GGUF type or mix (Q4_K_M, IQ4_XS, …), an affine
+    /// layout (int4-g128, int3-g64-sym, int8-ch), with --method (and --calib for gptq/awq), or
+    /// `w8a8` (int8 weights per channel + static int8 activations from --calib and --observer)
+    /// or `w8a8-dynamic` (int8 activations per token).
     #[arg(long)]
     quantize: Option<String>,
+    /// How `w8a8` chooses each site's activation range: minmax, ema, percentile[:P], mse, entropy.
+    #[arg(long, default_value = "minmax")]
+    observer: String,
+    /// `w8a8`: one activation range per input channel (minmax) instead of one per tensor.
+    #[arg(long)]
+    act_per_channel: bool,
+    /// `w8a8`: asymmetric activation ranges (with a zero point) instead of symmetric.
+    #[arg(long)]
+    act_asym: bool,
+    /// `w8a8*`: SmoothQuant with this migration strength α (e.g. 0.5) before the weights are
+    /// rounded: needs --calib.
+    #[arg(long)]
+    smoothquant: Option<f32>,
     #[command(flatten)]
     method: MethodArgs,
     #[command(flatten)]
@@ -70,10 +87,58 @@ pub fn run(args: Args) -> Result<()> {
     let mut model =
         Model::load(&mf.file).with_context(|| format!("cannot load {}", args.model.display()))?;
     let tok = super::generate::Tokenizer::load(&mf.file)?;
-    let quantized = match &args.quantize {
-        Some(t) => Some(quantize_in_memory(&args, t, &mut model, &mf)?),
+    let scheme = match args.quantize.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("w8a8") => Some(ActScheme::Static {
+            observer: ObserverKind::parse(&args.observer).map_err(|e| anyhow::anyhow!("--observer: {e}"))?,
+            granularity: if args.act_per_channel { Granularity::Channel } else { Granularity::Tensor },
+            symmetric: !args.act_asym,
+        }),
+        Some("w8a8-dynamic") => Some(ActScheme::Dynamic),
+        _ => None,
+    };
+    if let Some(a) = args.smoothquant {
+        if scheme.is_none() {
+            bail!("--smoothquant applies to --quantize w8a8 or w8a8-dynamic");
+        }
+        if !(0.0..=1.0).contains(&a) {
+            bail!("--smoothquant {a}: α must lie in [0, 1]");
+        }
+        if args.method.method != "rtn" {
+            bail!("--smoothquant rounds the smoothed weights to nearest: give it without --method {}", args.method.method);
+        }
+    }
+    let windows = calib_windows(&args, &mf)?;
+    if let (Some(ActScheme::Static { observer, .. }), None) = (scheme, &windows) {
+        bail!(
+            "--quantize w8a8 fixes activation ranges from calibration (observer {}): give --calib FILE, or use w8a8-dynamic",
+            observer.name()
+        );
+    }
+    let quantized = match (&args.quantize, scheme) {
+        (Some(_), Some(_)) => Some(quantize_in_memory(&args, "int8-ch-sym", &mut model, &mf, windows.as_ref())?),
+        (Some(t), None) => Some(quantize_in_memory(&args, t, &mut model, &mf, windows.as_ref())?),
+        _ => None,
+    };
+    // Activation ranges are observed on the model as it will run: weights rounded, SmoothQuant's
+    // scales folded in.
+    let activations = match scheme {
+        Some(s) => {
+            let bar = crate::progress::bar(0, args.json, "observe");
+            let r = rayon::scope(|_| {
+                calibrate_activations(&model, windows.as_ref(), s, &mut |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                })
+            });
+            bar.finish_and_clear();
+            Some(r?)
+        }
         None => None,
     };
+    let act_report = activations.map(|(q, r)| {
+        model.input_quant = Some(q);
+        r
+    });
     model.matmul = args.activations.options();
     let tokens = match &args.token_ids {
         Some(p) => read_token_ids(p)?,
@@ -112,6 +177,9 @@ pub fn run(args: Args) -> Result<()> {
         if let Some(q) = &quantized {
             v["quantized"] = serde_json::to_value(q)?;
         }
+        if let Some(a) = &act_report {
+            v["activations"] = serde_json::to_value(a)?;
+        }
         print_json(&v)
     } else {
         if let Some(q) = &quantized {
@@ -124,6 +192,20 @@ pub fn run(args: Args) -> Result<()> {
                 q.seconds
             );
         }
+        if let Some(a) = &act_report {
+            match a.scheme {
+                ActScheme::Dynamic => println!("activations: int8 per token, dynamic"),
+                ActScheme::Static { observer, granularity, symmetric } => println!(
+                    "activations: static int8 ({}, {granularity:?}, {}) from {} windows: mean clip ratio {:.3}, mean relative round-trip error {:.2e} over {} sites",
+                    observer.name(),
+                    if symmetric { "symmetric" } else { "asymmetric" },
+                    a.windows,
+                    a.mean_clip_ratio,
+                    a.mean_relative_error,
+                    a.sites.len()
+                ),
+            }
+        }
         print_human(&args, &report);
         Ok(())
     }
@@ -135,6 +217,7 @@ fn quantize_in_memory(
     target: &str,
     model: &mut Model,
     mf: &ModelFile,
+    windows: Option<&CalibWindows>,
 ) -> Result<InMemoryReport> {
     let target = match AffineRow::parse(target) {
         Some(a) => InMemoryTarget::Affine(a),
@@ -149,27 +232,15 @@ fn quantize_in_memory(
             overrides: Vec::new(),
         }),
     };
-    let method = method_by_name(&args.method.method, &args.method.options())
-        .map_err(anyhow::Error::msg)?;
-    let windows = match &args.calib.calib {
-        Some(p) => {
-            if lowbit_files::same_file(p, &args.file) {
-                bail!(
-                    "--calib {} is the text being evaluated: calibrate on other text (e.g. WikiText-2 valid)",
-                    p.display()
-                );
-            }
-            let tok = lowbit_engine::tokenizer::Tokenizer::from_gguf(&mf.file)
-                .context("cannot build the model's tokenizer")?;
-            Some(CalibWindows::from_file(
-                p,
-                &tok,
-                args.calib.calib_ctx as usize,
-                Some(args.calib.calib_chunks as usize),
-            )?)
+    let mut options = args.method.options();
+    let name = match args.smoothquant {
+        Some(a) => {
+            options.smoothquant.alpha = a;
+            "smoothquant"
         }
-        None => None,
+        None => args.method.method.as_str(),
     };
+    let method = method_by_name(name, &options).map_err(anyhow::Error::msg)?;
     let bar = crate::progress::bar(model.config.n_layer as u64 + 1, args.json, "quantize");
     // On a thread of the global pool (sized by --threads), so parallel steps fork cheaply.
     let r = rayon::scope(|_| {
@@ -178,7 +249,7 @@ fn quantize_in_memory(
             &mf.file,
             &target,
             method.as_ref(),
-            windows.as_ref(),
+            windows,
             args.calib.sequential(),
             &mut |e| match e {
                 DriverEvent::Layer { layer, stage, .. } => {
@@ -190,6 +261,25 @@ fn quantize_in_memory(
     });
     bar.finish_and_clear();
     Ok(r?)
+}
+
+/// `--calib`'s windows, refusing the text being evaluated.
+fn calib_windows(args: &Args, mf: &ModelFile) -> Result<Option<CalibWindows>> {
+    let Some(p) = &args.calib.calib else { return Ok(None) };
+    if lowbit_files::same_file(p, &args.file) {
+        bail!(
+            "--calib {} is the text being evaluated: calibrate on other text (e.g. WikiText-2 valid)",
+            p.display()
+        );
+    }
+    let tok = lowbit_engine::tokenizer::Tokenizer::from_gguf(&mf.file)
+        .context("cannot build the model's tokenizer")?;
+    Ok(Some(CalibWindows::from_file(
+        p,
+        &tok,
+        args.calib.calib_ctx as usize,
+        Some(args.calib.calib_chunks as usize),
+    )?))
 }
 
 fn read_token_ids(p: &Path) -> Result<Vec<u32>> {

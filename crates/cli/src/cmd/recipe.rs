@@ -32,7 +32,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "rtn,gptq")]
     methods: Vec<String>,
     /// Reference points for the plot (e.g. llama.cpp's presets): a JSON array of
-    /// {"name", "bytes", "kld"} measured on the same held-out windows.
+    /// {"name", "bytes", "kld"}. Their KLD is plotted as given: say in the name what measured it
+    /// (the recipe's own points are measured on the held-out calibration windows).
     #[arg(long)]
     compare: Option<PathBuf>,
     #[command(flatten)]

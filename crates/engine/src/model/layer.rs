@@ -18,7 +18,7 @@ use super::attention::{attend, AttnShape};
 use super::config::Arch;
 use super::error::{ModelError, Result};
 use super::ops::{self, Rope};
-use super::weights::{LayerWeights, LinearId, NormId};
+use super::weights::{InputSite, LayerWeights, LinearId, NormId};
 use super::Model;
 use crate::kernels::matmul_with;
 use crate::kv_cache::LayerCache;
@@ -110,6 +110,7 @@ impl Model<'_> {
             c.n_head_kv * c.head_dim_k,
             c.n_head_kv * c.head_dim_v,
         );
+        let h = &*self.site_input(il, InputSite::AttnIn, h, n);
         let mut q = vec![0f32; n * q_dim];
         let mut k = vec![0f32; n * k_dim];
         let mut v = vec![0f32; n * v_dim];
@@ -166,6 +167,7 @@ impl Model<'_> {
     /// Stage 3: O (and Gemma's post-attention norm), added into the residual stream `x`.
     pub fn attn_output(&self, il: usize, att: &[f32], x: &mut [f32], n: usize) {
         let lw = &self.weights.layers[il];
+        let att = &*self.site_input(il, InputSite::AttnOut, att, n);
         let mut o = vec![0f32; n * self.config.n_embd];
         matmul_with(&self.matmul, &lw.wo.q(), att, n, &mut o);
         if let Some(g) = &lw.post_attn_norm {
@@ -186,6 +188,7 @@ impl Model<'_> {
     pub fn ffn_hidden(&self, il: usize, h: &[f32], n: usize) -> Vec<f32> {
         let lw = &self.weights.layers[il];
         let n_ff = self.weights.n_ff;
+        let h = &*self.site_input(il, InputSite::FfnIn, h, n);
         let mut gate = vec![0f32; n * n_ff];
         let mut up = vec![0f32; n * n_ff];
         let mm = &self.matmul;
@@ -205,6 +208,7 @@ impl Model<'_> {
     /// Stage 6: down (and Gemma's post-MLP norm), added into the residual stream `x`.
     pub fn ffn_output(&self, il: usize, act: &[f32], x: &mut [f32], n: usize) {
         let lw = &self.weights.layers[il];
+        let act = &*self.site_input(il, InputSite::FfnOut, act, n);
         let mut o = vec![0f32; n * self.config.n_embd];
         matmul_with(&self.matmul, &lw.ffn_down.q(), act, n, &mut o);
         if let Some(g) = &lw.post_ffn_norm {
@@ -225,6 +229,7 @@ impl Model<'_> {
         let w = &self.weights;
         let mut logits = vec![0f32; n * w.n_vocab];
         if n > 0 {
+            let h = &*self.site_input(self.config.n_layer, InputSite::Head, h, n);
             matmul_with(&self.matmul, &w.output().q(), h, n, &mut logits);
         }
         logits

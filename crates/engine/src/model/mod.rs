@@ -6,6 +6,7 @@ pub mod chat;
 mod config;
 mod error;
 mod forward;
+mod input_quant;
 mod layer;
 pub mod ops;
 pub(crate) mod vmath;
@@ -13,6 +14,7 @@ mod weights;
 
 pub use config::{Arch, Config};
 pub use error::{ModelError, Result};
+pub use input_quant::InputQuantizer;
 pub use layer::LinearObserver;
 pub use weights::{InputSite, LayerWeights, LinearId, NormId, Weights};
 
@@ -27,6 +29,8 @@ pub struct Model<'a> {
     /// How every matrix product meets the quantized weights; the default is the fastest path
     /// (see [`MatmulOptions`]), change it to measure what activation rounding costs.
     pub matmul: MatmulOptions,
+    /// Rounds the inputs of the layer linears (W8A8 activations); `None` reads them as they are.
+    pub input_quant: Option<std::sync::Arc<dyn InputQuantizer>>,
 }
 
 impl<'a> Model<'a> {
@@ -37,6 +41,7 @@ impl<'a> Model<'a> {
             config,
             weights,
             matmul: MatmulOptions::default(),
+            input_quant: None,
         })
     }
 

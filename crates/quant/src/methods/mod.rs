@@ -17,6 +17,7 @@ pub mod awq;
 pub mod gptq;
 pub mod hqq;
 pub mod rtn;
+pub mod smoothquant;
 #[cfg(test)]
 mod tests;
 
@@ -204,7 +205,7 @@ pub trait Method: Sync {
 }
 
 /// Every method `--method` accepts.
-pub const METHODS: [&str; 4] = ["rtn", "gptq", "awq", "hqq"];
+pub const METHODS: [&str; 5] = ["rtn", "gptq", "awq", "hqq", "smoothquant"];
 
 /// Tuning shared by the methods (defaults are the papers' unless noted in the method's file).
 #[derive(Clone, Debug, Default)]
@@ -212,6 +213,7 @@ pub struct MethodOptions {
     pub gptq: gptq::GptqOptions,
     pub awq: awq::AwqOptions,
     pub hqq: hqq::HqqOptions,
+    pub smoothquant: smoothquant::SmoothQuantOptions,
 }
 
 /// The method called `name`.
@@ -221,6 +223,7 @@ pub fn method_by_name(name: &str, opts: &MethodOptions) -> Result<Box<dyn Method
         "gptq" => Box::new(gptq::Gptq::new(opts.gptq.clone())),
         "awq" => Box::new(awq::Awq(opts.awq.clone())),
         "hqq" => Box::new(hqq::Hqq(opts.hqq.clone())),
+        "smoothquant" => Box::new(smoothquant::SmoothQuant(opts.smoothquant.clone())),
         other => {
             return Err(format!(
                 "unknown method {other:?}; expected one of: {}",

@@ -54,11 +54,13 @@ fn stats_of(x: &[f32], cols: usize) -> InputStats {
     let mut h = vec![0f64; cols * cols];
     let mut sum_sq = vec![0f64; cols];
     let mut sum_abs = vec![0f64; cols];
+    let mut max_abs = vec![0f64; cols];
     for t in 0..tokens {
         let row = &x[t * cols..(t + 1) * cols];
         for i in 0..cols {
             sum_sq[i] += (row[i] as f64).powi(2);
             sum_abs[i] += row[i].abs() as f64;
+            max_abs[i] = max_abs[i].max(row[i].abs() as f64);
             for j in 0..cols {
                 h[i * cols + j] += row[i] as f64 * row[j] as f64;
             }
@@ -69,6 +71,7 @@ fn stats_of(x: &[f32], cols: usize) -> InputStats {
         tokens: tokens as u64,
         sum_sq,
         sum_abs,
+        max_abs,
         hessian: Some(h),
     }
 }
@@ -296,4 +299,40 @@ fn hqq_lowers_the_squared_error_of_round_to_nearest_on_heavy_tailed_weights() {
         .check_target(&Target::Block(GgmlType::Q4_0))
         .unwrap_err();
     assert!(e.contains("zero point"), "{e}");
+}
+
+#[test]
+fn smoothquant_balances_activation_and_weight_ranges_and_skips_o() {
+    use super::smoothquant::{SmoothQuant, SmoothQuantOptions};
+    let cols = 8;
+    // Column 2 carries activations 100× the others.
+    let mut x = correlated_inputs(64, cols, 3);
+    for r in x.chunks_exact_mut(cols) {
+        r[2] *= 100.0;
+    }
+    let st = stats_of(&x, cols);
+    let w = weights(4, cols, 5);
+    let t = Target::Affine(AffineRow { bits: 8, symmetric: true, group: None });
+    let sq = SmoothQuant(SmoothQuantOptions { alpha: 0.5 });
+    let mut j = job(&w, 4, cols, t, &st);
+    j.name = "blk.0.attn_q.weight";
+    let s = sq.site_scales(&SiteJob { tensors: vec![j], stats: &st }).unwrap().expect("smoothed");
+    // s_j = sqrt(max|x_j| / max|W_j|): after scaling, activation and weight maxima are equal.
+    for c in 0..cols {
+        let wmax = w.chunks_exact(cols).map(|r| r[c].abs()).fold(0f32, f32::max) as f64;
+        let a = st.max_abs[c] / s.scales[c] as f64;
+        let b = wmax * s.scales[c] as f64;
+        assert!((a - b).abs() <= 1e-4 * a.max(b), "column {c}: {a} vs {b}");
+    }
+    assert!(s.error_after < 0.5, "the largest activation shrinks: {}", s.error_after);
+    let mut o = job(&w, 4, cols, t, &st);
+    o.name = "blk.0.attn_output.weight";
+    assert!(sq.site_scales(&SiteJob { tensors: vec![o], stats: &st }).unwrap().is_none());
+    // Without the channel maxima it says what it needs.
+    let mut bare = st.clone();
+    bare.max_abs.clear();
+    let mut j = job(&w, 4, cols, t, &bare);
+    j.name = "blk.0.attn_q.weight";
+    let e = sq.site_scales(&SiteJob { tensors: vec![j], stats: &bare }).unwrap_err().to_string();
+    assert!(e.contains("--calib"), "{e}");
 }

@@ -1,0 +1,187 @@
+//! W8A8: int8 activations at every layer linear's input, static (ranges fixed from calibration by
+//! an observer) or dynamic (each token's own range at run time), applied through the engine's
+//! [`InputQuantizer`] seam. The weights' half (int8 per output channel) is an affine layout
+//! (`int8-ch-sym`) quantized by any method; this module only chooses and applies activation
+//! ranges.
+//!
+//! Static ranges are observed on the model as it will run — its weights already rounded and any
+//! SmoothQuant scales folded in, so the ranges fit the activations the int8 products will see.
+//! The LM head's input stays float, as W8A8 checkpoints leave the head unquantized.
+
+use crate::error::CalibError;
+use crate::observers::{choose, Granularity, Int8, ObserverKind, SiteObserver};
+use crate::windows::CalibWindows;
+use lowbit_engine::model::{InputQuantizer, InputSite, LinearObserver, Model};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How activations are rounded.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum ActScheme {
+    /// Ranges from calibration, fixed at run time.
+    Static {
+        observer: ObserverKind,
+        granularity: Granularity,
+        symmetric: bool,
+    },
+    /// Symmetric int8 per token, its scale from the token's own largest magnitude.
+    Dynamic,
+}
+
+/// One site's chosen range, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct SiteRange {
+    pub layer: usize,
+    pub site: String,
+    pub lo: f32,
+    pub hi: f32,
+    pub observed_min: f32,
+    pub observed_max: f32,
+    pub clip_ratio: f32,
+    pub relative_error: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ActReport {
+    pub scheme: ActScheme,
+    pub windows: usize,
+    pub sites: Vec<SiteRange>,
+    /// Means over the sites (1 = no clipping).
+    pub mean_clip_ratio: f64,
+    pub mean_relative_error: f64,
+    pub seconds: f64,
+}
+
+/// Static int8 ranges per (layer, site).
+pub struct StaticInt8 {
+    sites: BTreeMap<(usize, InputSite), Int8>,
+}
+
+impl InputQuantizer for StaticInt8 {
+    fn quantize_rows(&self, layer: usize, site: InputSite, x: &mut [f32], cols: usize) {
+        let Some(q) = self.sites.get(&(layer, site)) else { return };
+        for row in x.chunks_exact_mut(cols) {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = q.round_trip(*v, c);
+            }
+        }
+    }
+}
+
+/// Per-token symmetric int8, the scale computed from each row.
+pub struct DynamicInt8;
+
+impl InputQuantizer for DynamicInt8 {
+    fn quantize_rows(&self, _layer: usize, site: InputSite, x: &mut [f32], cols: usize) {
+        if site == InputSite::Head {
+            return;
+        }
+        for row in x.chunks_exact_mut(cols) {
+            let a = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            if a == 0.0 || !a.is_finite() {
+                continue;
+            }
+            let s = a / 127.0;
+            for v in row.iter_mut() {
+                *v = (*v / s).round().clamp(-127.0, 127.0) * s;
+            }
+        }
+    }
+}
+
+struct Observers {
+    sites: BTreeMap<(usize, InputSite), SiteObserver>,
+}
+
+impl LinearObserver for Observers {
+    fn observe(&mut self, layer: usize, site: InputSite, x: &[f32], n_tokens: usize) {
+        if site == InputSite::Head || n_tokens == 0 {
+            return;
+        }
+        let cols = x.len() / n_tokens;
+        self.sites.entry((layer, site)).or_insert_with(|| SiteObserver::new(cols)).observe(x);
+    }
+}
+
+/// Chooses the scheme's ranges (static: one calibration pass over `windows`) and returns the
+/// quantizer to set on the model with what it chose.
+pub fn calibrate(
+    model: &Model,
+    windows: Option<&CalibWindows>,
+    scheme: ActScheme,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Arc<dyn InputQuantizer>, ActReport), CalibError> {
+    let t0 = std::time::Instant::now();
+    let ActScheme::Static { observer, granularity, symmetric } = scheme else {
+        return Ok((
+            Arc::new(DynamicInt8),
+            ActReport { scheme, windows: 0, sites: Vec::new(), mean_clip_ratio: 1.0, mean_relative_error: 0.0, seconds: 0.0 },
+        ));
+    };
+    let windows = windows.ok_or_else(|| {
+        CalibError::Invalid(format!(
+            "static int8 activations need calibration text for the {} observer: give --calib FILE (or use w8a8-dynamic)",
+            observer.name()
+        ))
+    })?;
+    let mut obs = Observers { sites: BTreeMap::new() };
+    let n = windows.n_ctx;
+    let mut cache = model.new_cache(n);
+    for (i, w) in windows.windows.iter().enumerate() {
+        cache.clear();
+        model.forward_observed(w, &mut cache, n, Some(&mut obs))?;
+        if let Some(((layer, site), o)) = obs.sites.iter().find(|(_, o)| o.bad.is_some()) {
+            let (row, col) = o.bad.expect("found");
+            return Err(CalibError::Invalid(format!(
+                "layer {layer}, input of {site:?}: a NaN or infinite activation in calibration window {i} (token {row}, column {col}); no range can be observed"
+            )));
+        }
+        progress(i + 1, windows.len());
+    }
+    let mut ranges = BTreeMap::new();
+    let mut sites = Vec::new();
+    for (&(layer, site), o) in &obs.sites {
+        let c = choose(o, observer, granularity, symmetric)
+            .map_err(|why| CalibError::Invalid(format!("layer {layer}, input of {site:?}: {why}")))?;
+        sites.push(SiteRange {
+            layer,
+            site: format!("{site:?}"),
+            lo: c.lo,
+            hi: c.hi,
+            observed_min: o.min,
+            observed_max: o.max,
+            clip_ratio: c.clip_ratio,
+            relative_error: c.relative_error,
+        });
+        ranges.insert((layer, site), c.quant);
+    }
+    let k = sites.len().max(1) as f64;
+    let report = ActReport {
+        scheme,
+        windows: windows.len(),
+        mean_clip_ratio: sites.iter().map(|s| s.clip_ratio as f64).sum::<f64>() / k,
+        mean_relative_error: sites.iter().map(|s| s.relative_error).sum::<f64>() / k,
+        sites,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    Ok((Arc::new(StaticInt8 { sites: ranges }), report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_rows_keep_their_largest_value_and_zero() {
+        let mut x = vec![0.0, 1.0, -2.54, 0.013, 0.0, 0.0, 0.0, 0.0];
+        DynamicInt8.quantize_rows(0, InputSite::AttnIn, &mut x, 4);
+        assert_eq!(x[0], 0.0);
+        assert!((x[2] + 2.54).abs() < 1e-6);
+        assert!((x[1] - 1.0).abs() <= 2.54 / 127.0 / 2.0 + 1e-6);
+        assert!(x[4..].iter().all(|&v| v == 0.0));
+        let mut head = vec![0.3, 0.7];
+        DynamicInt8.quantize_rows(3, InputSite::Head, &mut head, 2);
+        assert_eq!(head, vec![0.3, 0.7]);
+    }
+}
