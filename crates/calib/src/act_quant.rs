@@ -168,6 +168,19 @@ pub fn calibrate(
     Ok((Arc::new(StaticInt8 { sites: ranges }), report))
 }
 
+/// Calibrates `scheme` on `model` as it is now (call it after the weights are rounded) and sets
+/// the quantizer on it; returns what was chosen.
+pub fn apply(
+    model: &mut Model,
+    windows: Option<&CalibWindows>,
+    scheme: ActScheme,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ActReport, CalibError> {
+    let (q, report) = calibrate(model, windows, scheme, progress)?;
+    model.input_quant = Some(q);
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use lowbit_engine::eval::{evaluate, Estimate, EvalOptions, EvalReport, Percentil
 use lowbit_engine::Model;
 use super::calib_args::{CalibArgs, MethodArgs};
 use super::model_file::{set_threads, ActivationsArg, ModelFile};
-use lowbit_calib::act_quant::{calibrate as calibrate_activations, ActScheme};
+use lowbit_calib::act_quant::{apply as apply_activations, ActScheme};
 use lowbit_calib::inmemory::{quantize_loaded, InMemoryReport, InMemoryTarget};
 use lowbit_calib::observers::{Granularity, ObserverKind};
 use lowbit_calib::sequential::DriverEvent;
@@ -121,11 +121,11 @@ pub fn run(args: Args) -> Result<()> {
     };
     // Activation ranges are observed on the model as it will run: weights rounded, SmoothQuant's
     // scales folded in.
-    let activations = match scheme {
+    let act_report = match scheme {
         Some(s) => {
             let bar = crate::progress::bar(0, args.json, "observe");
             let r = rayon::scope(|_| {
-                calibrate_activations(&model, windows.as_ref(), s, &mut |done, total| {
+                apply_activations(&mut model, windows.as_ref(), s, &mut |done, total| {
                     bar.set_length(total as u64);
                     bar.set_position(done as u64);
                 })
@@ -135,10 +135,6 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    let act_report = activations.map(|(q, r)| {
-        model.input_quant = Some(q);
-        r
-    });
     model.matmul = args.activations.options();
     let tokens = match &args.token_ids {
         Some(p) => read_token_ids(p)?,
