@@ -414,7 +414,9 @@ def render(results):
          " `lowbit perplexity` (f32 activations: the weights' error alone). Calibration and"
          f" importance matrices use the first {WINDOWS} windows of 512 tokens of WikiText-2"
          " *valid* — never the test split. Times and peak memory are `/usr/bin/time` of the"
-         " whole command on this 2-core machine.", ""]
+         " whole command on this 2-core machine; entries measured while the machine also ran other"
+         " work (a build, a test) are slower than alone — the importance-matrix times were"
+         " re-measured alone, and quiet GPTQ/AWQ times are in the closing notes.", ""]
     for m, (rows, affine, peers, study, im, budgets, recipe) in results.items():
         L += [f"## {MODELS[m]['title']}", ""]
         lm = MODELS[m]["lowbit_measures"]
@@ -436,9 +438,13 @@ def render(results):
                 L[-1] += f" {r['seconds']:.1f} | {r['rss'] / 2**20:.0f} |"
         L += ["", "**Goal check** (llama.cpp's imatrix file vs the best lowbit file no larger, both"
               " measured by llama-perplexity):", "",
-              "| llama.cpp file | bytes | KLD | best lowbit file ≤ its size | bytes | KLD | ratio |",
-              "|---|---:|---:|---|---:|---:|---:|"]
+              "| llama.cpp file | bytes | KLD | best lowbit file ≤ its size | bytes | KLD | ratio |"
+              " best single-type lowbit file (a method alone) | KLD | ratio |",
+              "|---|---:|---:|---|---:|---:|---:|---|---:|---:|"]
         all_lowbit = [(f"{ty} {n}", r) for ty, fs in rows.items() for n, r in fs.items() if n.startswith("lowbit")]
+        single = list(all_lowbit)
+        all_lowbit += [(f"budget {label} ({method})", r) for (label, method), (_, r) in budgets.items()
+                       if "error" not in r and r.get("llama")]
         for ty, files in rows.items():
             ref = files.get("llama imatrix")
             if not ref:
@@ -449,6 +455,12 @@ def render(results):
             n, r = min(cands, key=lambda c: c[1]["llama"]["kld"])
             L.append(f"| {ty} imatrix | {ref['bytes']:,} | {ref['llama']['kld']:.4f} | {n} |"
                      f" {r['bytes']:,} | {r['llama']['kld']:.4f} | {r['llama']['kld'] / ref['llama']['kld']:.2f} |")
+            one = [(n, r) for n, r in single if r["bytes"] <= ref["bytes"]]
+            if one:
+                n1, r1 = min(one, key=lambda c: c[1]["llama"]["kld"])
+                L[-1] += f" {n1} | {r1['llama']['kld']:.4f} | {r1['llama']['kld'] / ref['llama']['kld']:.2f} |"
+            else:
+                L[-1] += " – | – | – |"
         if affine:
             L += ["", "Affine layouts in memory (`lowbit perplexity --quantize LAYOUT --method M`;"
                   " f16 scales, asymmetric unless `-sym`; embedding and LM head as stored; lowbit's"
@@ -528,10 +540,12 @@ for m, spec in MODELS.items():
         rows, affine, peers, study, budgets, recipe = model_results(m, spec)
     except Missing as e:
         print(f"  {m}: not measured ({e})", file=sys.stderr)
+        SKIPPED.append(f"everything on {MODELS[m]['title']} (its F32 logits are not in the cache)")
         continue
     im = {k: cache[f"{m}/imatrix/{k}"] for k in ("llama", "lowbit", "compare")}
     for tool in ("llama", "lowbit"):
         im[tool] = cache.get(f"{m}/imatrix/time-{tool}", im[tool])
     results[m] = (rows, affine, peers, study, im, budgets, recipe)
     render(results)
+render(results)
 print(f"wrote {DOC}", file=sys.stderr)
