@@ -212,7 +212,7 @@ pub fn quantize_to_budget(
             let (r, a, m, bytes) = build(budget, &table.tensors, output, progress)?;
             attempts.push(Attempt { budget, file_bytes: bytes, predicted_kld: a.predicted_loss, measured: m, repaired: false });
             // Verification: the worst tensors in context, then the allocation solved again.
-            let (corrected, corrections) = repair(file, output, &table, &a, &held, m)?;
+            let (corrected, corrections) = repair(&float, output, &table, &a, &held, m)?;
             let realloc = allocate(&corrected, budget - fixed).map_err(|e| alloc_error(e, fixed))?;
             let changed = realloc.choices.iter().zip(&a.choices).any(|(x, y)| x.ty != y.ty);
             if changed {
@@ -338,7 +338,7 @@ fn fixed_bytes(file: &GgufFile, table: &SensitivityTable) -> Result<u64, CalibEr
 /// quantized model to see what its error actually costs there; returns the table with those
 /// tensors' predictions scaled by measured ÷ predicted (clamped to ×¼…×4).
 fn repair(
-    source: &GgufFile,
+    float: &Model,
     quantized: &Path,
     table: &SensitivityTable,
     alloc: &Allocation,
@@ -347,12 +347,11 @@ fn repair(
 ) -> Result<(Vec<TensorCosts>, Vec<(String, f64)>), CalibError> {
     let qf = GgufFile::open(quantized)?;
     let mut model = Model::load(&qf)?;
-    let float = Model::load(source)?;
     let mut worst: Vec<&Choice> = alloc.choices.iter().collect();
     worst.sort_by(|a, b| b.loss.total_cmp(&a.loss));
     let mut corrections = Vec::new();
     for c in worst.into_iter().take(REPAIR_TENSORS) {
-        let Some(f32m) = float_matrix(&float, &c.name) else { continue };
+        let Some(f32m) = float_matrix(float, &c.name) else { continue };
         let (layer, id) = match lowbit_quant::role::layer_of(&c.name) {
             Some(l) => (l, LinearId::ALL.into_iter().find(|id| id.tensor_name(l) == c.name)),
             None => (0, None),

@@ -182,29 +182,27 @@ impl SiteObserver {
 
     /// The smallest value `t` with at least a fraction `q` of the values ≤ `t`.
     fn quantile(&self, q: f64) -> f32 {
-        let target = (q * self.values as f64).ceil() as u64;
         let w = 2.0 * self.range / BINS as f32;
-        let mut seen = 0;
-        for (i, &c) in self.hist.iter().enumerate() {
-            seen += c;
-            if seen >= target.max(1) {
-                return -self.range + (i as f32 + 1.0) * w;
-            }
-        }
-        self.range
+        -self.range + self.upper_edge(&self.hist, q) as f32 * w
     }
 
     fn abs_quantile(&self, q: f64) -> f32 {
-        let target = (q * self.values as f64).ceil() as u64;
         let w = self.range / (BINS / 2) as f32;
+        self.upper_edge(&self.magnitudes(), q) as f32 * w
+    }
+
+    /// How many of `counts`' bins it takes to hold a fraction `q` of the values (the upper edge
+    /// of the quantile's bin, in bins).
+    fn upper_edge(&self, counts: &[u64], q: f64) -> usize {
+        let target = ((q * self.values as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (i, &c) in self.magnitudes().iter().enumerate() {
-            seen += c;
-            if seen >= target.max(1) {
-                return (i as f32 + 1.0) * w;
-            }
-        }
-        self.range
+        counts
+            .iter()
+            .position(|&c| {
+                seen += c;
+                seen >= target
+            })
+            .map_or(counts.len(), |i| i + 1)
     }
 
     /// Expected squared error of the int8 round trip with `p` over the histogram, and the

@@ -259,9 +259,9 @@ fn quantize_in_memory(
     Ok(r?)
 }
 
-/// `--calib`'s windows, refusing the text being evaluated.
+/// `--calib`'s windows (only when something quantizes), refusing the text being evaluated.
 fn calib_windows(args: &Args, mf: &ModelFile) -> Result<Option<CalibWindows>> {
-    let Some(p) = &args.calib.calib else { return Ok(None) };
+    let (Some(p), Some(_)) = (&args.calib.calib, &args.quantize) else { return Ok(None) };
     if lowbit_files::same_file(p, &args.file) {
         bail!(
             "--calib {} is the text being evaluated: calibrate on other text (e.g. WikiText-2 valid)",
