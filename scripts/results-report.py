@@ -415,8 +415,8 @@ def render(results):
          f" importance matrices use the first {WINDOWS} windows of 512 tokens of WikiText-2"
          " *valid* — never the test split. Times and peak memory are `/usr/bin/time` of the"
          " whole command on this 2-core machine; entries measured while the machine also ran other"
-         " work (a build, a test) are slower than alone — the importance-matrix times were"
-         " re-measured alone, and quiet GPTQ/AWQ times are in the closing notes.", ""]
+         " work (a build, a test) are slower than alone; the importance-matrix times were"
+         " re-measured alone.", ""]
     for m, (rows, affine, peers, study, im, budgets, recipe) in results.items():
         L += [f"## {MODELS[m]['title']}", ""]
         lm = MODELS[m]["lowbit_measures"]
