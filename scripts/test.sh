@@ -5,7 +5,10 @@
 #   2. set up a Python virtual environment with the `gguf` reference reader (the oracle),
 #   3. cargo test for the whole workspace (release profile: the real-model tests quantize
 #      hundreds of millions of weights),
-#   4. the oracle tests: gguf-py reads every file lowbit writes and dequantizes it to lowbit's values.
+#   4. the oracle tests: gguf-py reads every file lowbit writes and dequantizes it to lowbit's values,
+#   5. the Hugging Face reader tests: transformers + compressed-tensors load lowbit's compressed-
+#      tensors folders (weights bit for bit, log-probabilities against lowbit's engine), and
+#      lowbit runs folders llm-compressor wrote (a second cached venv, scripts/hf-requirements.txt).
 # It also installs Debian's chromium for the report.html browser test when it is missing (that
 # test skips, saying so, only when the package cannot be installed here).
 set -euo pipefail
@@ -28,6 +31,13 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import gguf, numpy, p
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/oracle-requirements.txt
 fi
 
+hf_venv="$cache/hf-venv"
+if [ ! -x "$hf_venv/bin/python" ] || ! "$hf_venv/bin/python" -c "import llmcompressor, compressed_tensors, transformers, torch, pytest" 2>/dev/null; then
+  echo "setting up the Hugging Face reader virtual environment in $hf_venv (CPU torch, ~6 GB)"
+  python3 -m venv "$hf_venv"
+  "$hf_venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/hf-requirements.txt
+fi
+
 if ! command -v chromium >/dev/null 2>&1; then
   echo "installing Debian's chromium for the report.html browser test"
   sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
@@ -42,3 +52,4 @@ cargo test --workspace --release
 
 cargo build --release -p lowbit-cli
 LOWBIT_BIN="$PWD/target/release/lowbit" "$venv/bin/python" -m pytest -q tests/oracle
+HF_HUB_OFFLINE=1 LOWBIT_BIN="$PWD/target/release/lowbit" "$hf_venv/bin/python" -m pytest -q -p no:cacheprovider tests/hf

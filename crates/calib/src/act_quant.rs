@@ -11,7 +11,8 @@
 use crate::error::CalibError;
 use crate::observers::{choose, Granularity, Int8, ObserverKind, SiteObserver};
 use crate::windows::CalibWindows;
-use lowbit_engine::model::{InputQuantizer, InputSite, LinearObserver, Model};
+use lowbit_convert::compressed_tensors::FolderActivations;
+use lowbit_engine::model::{InputQuantizer, InputSite, LinearId, LinearObserver, Model};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -58,6 +59,18 @@ pub struct StaticInt8 {
     sites: BTreeMap<(usize, InputSite), Int8>,
 }
 
+impl StaticInt8 {
+    /// Ranges given per (layer, site), e.g. read from a checkpoint's `input_scale`s.
+    pub fn new(sites: BTreeMap<(usize, InputSite), Int8>) -> StaticInt8 {
+        StaticInt8 { sites }
+    }
+
+    /// The range of one site.
+    pub fn get(&self, layer: usize, site: InputSite) -> Option<&Int8> {
+        self.sites.get(&(layer, site))
+    }
+}
+
 impl InputQuantizer for StaticInt8 {
     fn quantize_rows(&self, layer: usize, site: InputSite, x: &mut [f32], cols: usize) {
         let Some(q) = self.sites.get(&(layer, site)) else { return };
@@ -69,7 +82,9 @@ impl InputQuantizer for StaticInt8 {
     }
 }
 
-/// Per-token symmetric int8, the scale computed from each row.
+/// Per-token symmetric int8, the scale computed from each row as compressed-tensors (and so
+/// vLLM's `w8a8-dynamic` checkpoints) computes it: `s = max|x| / 127.5`, codes
+/// `clamp(round(x / s), −128, 127)` half to even.
 pub struct DynamicInt8;
 
 impl InputQuantizer for DynamicInt8 {
@@ -82,12 +97,40 @@ impl InputQuantizer for DynamicInt8 {
             if a == 0.0 || !a.is_finite() {
                 continue;
             }
-            let s = a / 127.0;
+            let s = a / 127.5;
             for v in row.iter_mut() {
-                *v = (*v / s).round().clamp(-127.0, 127.0) * s;
+                *v = (*v / s).round_ties_even().clamp(-128.0, 127.0) * s;
             }
         }
     }
+}
+
+/// The quantizer a checkpoint folder prescribes. Static ranges are kept per engine site; the
+/// linears a site feeds (Q, K and V; gate and up) share their input, and a folder that gives them
+/// different ranges is refused rather than silently run with one of them.
+pub fn folder_quantizer(acts: &FolderActivations) -> Result<Arc<dyn InputQuantizer>, CalibError> {
+    let ranges = match acts {
+        FolderActivations::DynamicToken => return Ok(Arc::new(DynamicInt8)),
+        FolderActivations::Static(r) => r,
+    };
+    let mut sites: BTreeMap<(usize, InputSite), (Int8, String)> = BTreeMap::new();
+    for (name, r) in ranges {
+        let Some((il, id)) = LinearId::parse_tensor_name(name) else { continue };
+        let q = Int8 { scale: vec![r.scale], zero: vec![r.zero as f32], symmetric: r.zero == 0 };
+        match sites.get(&(il, id.site())) {
+            Some((prev, other)) if prev.scale != q.scale || prev.zero != q.zero => {
+                return Err(CalibError::Invalid(format!(
+                    "{name} and {other} read the same activations but their input ranges differ (scale {} vs {}): lowbit applies one range per input",
+                    q.scale[0], prev.scale[0]
+                )));
+            }
+            Some(_) => {}
+            None => {
+                sites.insert((il, id.site()), (q, name.clone()));
+            }
+        }
+    }
+    Ok(Arc::new(StaticInt8::new(sites.into_iter().map(|(k, (q, _))| (k, q)).collect())))
 }
 
 struct Observers {
@@ -112,7 +155,6 @@ pub fn calibrate(
     scheme: ActScheme,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Arc<dyn InputQuantizer>, ActReport), CalibError> {
-    let t0 = std::time::Instant::now();
     let ActScheme::Static { observer, granularity, symmetric } = scheme else {
         return Ok((
             Arc::new(DynamicInt8),
@@ -125,6 +167,21 @@ pub fn calibrate(
             observer.name()
         ))
     })?;
+    let (q, report) = calibrate_static(model, windows, observer, granularity, symmetric, progress)?;
+    Ok((Arc::new(q), report))
+}
+
+/// Static ranges for every site from one observed pass over `windows`.
+pub fn calibrate_static(
+    model: &Model,
+    windows: &CalibWindows,
+    observer: ObserverKind,
+    granularity: Granularity,
+    symmetric: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(StaticInt8, ActReport), CalibError> {
+    let t0 = std::time::Instant::now();
+    let scheme = ActScheme::Static { observer, granularity, symmetric };
     let mut obs = Observers { sites: BTreeMap::new() };
     let n = windows.n_ctx;
     let mut cache = model.new_cache(n);
@@ -165,7 +222,7 @@ pub fn calibrate(
         sites,
         seconds: t0.elapsed().as_secs_f64(),
     };
-    Ok((Arc::new(StaticInt8 { sites: ranges }), report))
+    Ok((StaticInt8 { sites: ranges }, report))
 }
 
 /// Calibrates `scheme` on `model` as it is now (call it after the weights are rounded) and sets
@@ -190,8 +247,11 @@ mod tests {
         let mut x = vec![0.0, 1.0, -2.54, 0.013, 0.0, 0.0, 0.0, 0.0];
         DynamicInt8.quantize_rows(0, InputSite::AttnIn, &mut x, 4);
         assert_eq!(x[0], 0.0);
-        assert!((x[2] + 2.54).abs() < 1e-6);
-        assert!((x[1] - 1.0).abs() <= 2.54 / 127.0 / 2.0 + 1e-6);
+        // The largest magnitude sits on the tie ±127.5 by construction: float rounding of x / s
+        // decides between the codes −127 and −128 (as it does in compressed-tensors).
+        let s = 2.54 / 127.5;
+        assert!([-127.0, -128.0].iter().any(|c| (x[2] - c * s).abs() < 1e-5), "{}", x[2]);
+        assert!((x[1] - 1.0).abs() <= 2.54 / 127.5 / 2.0 + 1e-6);
         assert!(x[4..].iter().all(|&v| v == 0.0));
         let mut head = vec![0.3, 0.7];
         DynamicInt8.quantize_rows(3, InputSite::Head, &mut head, 2);

@@ -79,6 +79,9 @@ pub struct InMemoryReport {
     pub tensors: Vec<InMemoryTensor>,
     pub sites: Vec<SiteReport>,
     pub seconds: f64,
+    /// Every quantized tensor's codes, for writers that store them (a checkpoint folder).
+    #[serde(skip)]
+    pub outcomes: BTreeMap<String, QuantOutcome>,
 }
 
 /// Quantizes `model` (loaded from `file`) in place.
@@ -224,6 +227,7 @@ pub fn quantize_loaded(
         tensors,
         sites,
         seconds: t0.elapsed().as_secs_f64(),
+        outcomes,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod budget;
 pub mod collect;
 mod error;
 pub mod heldout;
+pub mod hf_checkpoint;
 pub mod imatrix;
 pub mod inmemory;
 pub mod observers;

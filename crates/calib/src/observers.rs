@@ -287,13 +287,13 @@ impl Int8 {
         }
     }
 
-    /// `v` rounded onto the grid of column `c` and back.
+    /// `v` rounded onto the grid of column `c` and back: `clamp(round(v / s) + z, −128, 127)`,
+    /// half to even, exactly as compressed-tensors (and so vLLM) apply a stored `input_scale`.
     #[inline]
     pub fn round_trip(&self, v: f32, c: usize) -> f32 {
         let i = if self.scale.len() == 1 { 0 } else { c };
         let (s, z) = (self.scale[i], self.zero[i]);
-        let lo = if self.symmetric { -127.0 } else { -128.0 };
-        (((v / s).round() + z).clamp(lo, 127.0) - z) * s
+        (((v / s).round_ties_even() + z).clamp(-128.0, 127.0) - z) * s
     }
 }
 

@@ -1,6 +1,8 @@
 //! GGUF → HF folder (`lowbit export-hf`).
 
 use crate::arch::Arch;
+use crate::compressed_tensors::{CtScheme, QuantizedLinear};
+use std::collections::BTreeMap;
 use crate::error::{ConvertError, Result};
 use crate::hparams::{metadata_to_config, HfConfigInfo};
 use crate::names;
@@ -196,18 +198,58 @@ fn write_json(path: &Path, v: &Value) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| ConvertError::io(path, e))
 }
 
+/// What replaces the float tensors of a plain export in a quantized checkpoint.
+#[derive(Clone, Debug)]
+pub struct QuantizedExport {
+    pub scheme: CtScheme,
+    /// GGUF tensor name → its quantized weight, rows in GGUF order (the export permutes them).
+    pub linears: BTreeMap<String, QuantizedLinear>,
+    /// GGUF tensor name → float values that replace the file's (norms that SmoothQuant or AWQ
+    /// scaled), in GGUF layout.
+    pub floats: BTreeMap<String, Vec<f32>>,
+}
+
+/// One tensor as it goes into the folder.
+enum Planned {
+    Float(usize),
+    Quantized(Vec<u8>),
+}
+
 /// Writes the folder's files into `dir` (which must exist).
 fn write_folder(
     gguf: &GgufFile,
     plan: &HfExport,
     dtype: ExportDtype,
     dir: &Path,
+    quant: Option<&QuantizedExport>,
 ) -> Result<ExportSummary> {
-    let specs: Vec<SafeTensorSpec> = plan
-        .tensors
-        .iter()
-        .map(|t| SafeTensorSpec::new(t.hf_name.clone(), dtype.safetensors(), &t.hf_shape))
-        .collect();
+    let mut specs: Vec<SafeTensorSpec> = Vec::new();
+    let mut order: Vec<(String, Planned)> = Vec::new();
+    for (i, t) in plan.tensors.iter().enumerate() {
+        let q = quant.and_then(|q| q.linears.get(&t.gguf_name).map(|l| (q, l)));
+        let Some((q, linear)) = q else {
+            specs.push(SafeTensorSpec::new(t.hf_name.clone(), dtype.safetensors(), &t.hf_shape));
+            order.push((t.hf_name.clone(), Planned::Float(i)));
+            continue;
+        };
+        let prefix = t.hf_name.strip_suffix(".weight").ok_or_else(|| ConvertError::BadTensor {
+            name: t.hf_name.clone(),
+            reason: "only .weight tensors can be stored quantized".into(),
+        })?;
+        if t.hf_shape != [linear.rows as u64, linear.cols as u64] {
+            return Err(ConvertError::BadTensor {
+                name: t.gguf_name.clone(),
+                reason: format!("quantized as {}x{}, the model has {:?}", linear.rows, linear.cols, t.hf_shape),
+            });
+        }
+        let mut linear = linear.clone();
+        linear.invert_rows(&t.hf_name, &t.transform)?;
+        for ct in linear.encode(&q.scheme) {
+            let name = format!("{prefix}.{}", ct.suffix);
+            specs.push(SafeTensorSpec::new(name.clone(), ct.dtype, &ct.shape));
+            order.push((name, Planned::Quantized(ct.bytes)));
+        }
+    }
     let st_path = dir.join("model.safetensors");
     let mut writer =
         SafetensorsWriter::create(&st_path, vec![("format".into(), "pt".into())], specs)?;
@@ -215,12 +257,29 @@ fn write_folder(
     let mut bytes = Vec::new();
     let mut dequantized = Vec::new();
     let mut total = 0u64;
-    for t in &plan.tensors {
+    // The writer takes tensors in its own (sorted) order.
+    let mut by_name: BTreeMap<String, Planned> = order.into_iter().collect();
+    while let Some(name) = writer.next_tensor().map(str::to_string) {
+        let planned = by_name.remove(&name).expect("every spec is planned");
+        let i = match planned {
+            Planned::Quantized(b) => {
+                total += b.len() as u64;
+                writer.write_tensor(&name, &b)?;
+                continue;
+            }
+            Planned::Float(i) => i,
+        };
+        let t = &plan.tensors[i];
         let info = gguf.require_tensor(&t.gguf_name)?;
-        if !matches!(info.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
-            dequantized.push((t.gguf_name.clone(), info.ty));
+        match quant.and_then(|q| q.floats.get(&t.gguf_name)) {
+            Some(v) => values.clone_from(v),
+            None => {
+                if !matches!(info.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16) {
+                    dequantized.push((t.gguf_name.clone(), info.ty));
+                }
+                read_f32(gguf, info, &mut values)?;
+            }
         }
-        read_f32(gguf, info, &mut values)?;
         let rows = t.hf_shape.first().copied().unwrap_or(1) as usize;
         t.transform.invert(&t.hf_name, &mut values, rows)?;
         bytes.clear();
@@ -236,7 +295,11 @@ fn write_folder(
         writer.write_tensor(&t.hf_name, &bytes)?;
     }
     writer.finish()?;
-    write_json(&dir.join("config.json"), &plan.config)?;
+    let mut config = plan.config.clone();
+    if let (Some(q), Some(obj)) = (quant, config.as_object_mut()) {
+        obj.insert("quantization_config".into(), q.scheme.to_config());
+    }
+    write_json(&dir.join("config.json"), &config)?;
     write_json(&dir.join("tokenizer.json"), &plan.tokenizer.tokenizer_json)?;
     write_json(
         &dir.join("tokenizer_config.json"),
@@ -268,6 +331,19 @@ pub fn export_hf(
     out_dir: impl AsRef<Path>,
     dtype: ExportDtype,
 ) -> Result<ExportSummary> {
+    let gguf = GgufFile::open(gguf_path)?;
+    export_hf_with(&gguf, out_dir, dtype, None)
+}
+
+/// [`export_hf`], with the layer linears of `quant` stored as a compressed-tensors checkpoint
+/// (`quantization_config` in config.json) and its float replacements written instead of the
+/// file's values. Float tensors are f32, so stored scales and dequantized weights stay exact.
+pub fn export_hf_with(
+    gguf: &GgufFile,
+    out_dir: impl AsRef<Path>,
+    dtype: ExportDtype,
+    quant: Option<&QuantizedExport>,
+) -> Result<ExportSummary> {
     let out_dir = out_dir.as_ref();
     if out_dir.exists() {
         let empty = std::fs::read_dir(out_dir)
@@ -277,8 +353,7 @@ pub fn export_hf(
             return Err(ConvertError::OutputExists(out_dir.to_path_buf()));
         }
     }
-    let gguf = GgufFile::open(gguf_path)?;
-    let plan = gguf_to_hf(&gguf, dtype)?;
+    let plan = gguf_to_hf(gguf, dtype)?;
     let parent: PathBuf = match out_dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -293,7 +368,7 @@ pub fn export_hf(
         .tempdir_in(&parent)
         .map_err(|e| ConvertError::io(&parent, e))?;
     let _unfinished = lowbit_files::UnfinishedGuard::new(tmp.path());
-    let summary = write_folder(&gguf, &plan, dtype, tmp.path())?;
+    let summary = write_folder(gguf, &plan, dtype, tmp.path(), quant)?;
     if out_dir.exists() {
         std::fs::remove_dir(out_dir).map_err(|e| ConvertError::io(out_dir, e))?;
     }

@@ -21,6 +21,7 @@
 //!   tensor's largest factor.
 
 pub mod arch;
+pub mod compressed_tensors;
 mod error;
 pub mod export;
 mod gguf_value;
@@ -35,7 +36,10 @@ mod write_gguf;
 
 pub use arch::Arch;
 pub use error::{ConvertError, Result};
-pub use export::{export_hf, gguf_to_hf, ExportDtype, ExportSummary, HfExport, HfTensorPlan};
+pub use export::{
+    export_hf, export_hf_with, gguf_to_hf, ExportDtype, ExportSummary, HfExport, HfTensorPlan,
+    QuantizedExport,
+};
 pub use hf_dir::{hf_to_gguf_plan, HfFolder};
 pub use plan::{plan_hf_to_gguf, ConversionPlan, GeneratedTensor, TensorPlan};
 pub use transform::Transform;

@@ -123,6 +123,7 @@ fn bench_one(args: &Args, path: &Path, bandwidth: Option<f64>) -> Result<ModelRe
     let mf = ModelFile::open(path)?;
     let mut model =
         Model::load(&mf.file).with_context(|| format!("cannot load {}", path.display()))?;
+    super::model_file::apply_folder_activations(&mf, &mut model)?;
     model.matmul = args.activations.options();
     let bytes_per_token = bench::weight_bytes_per_token(&model);
     let parameters = mf.file.total_elements();

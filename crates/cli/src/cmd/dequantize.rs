@@ -3,7 +3,8 @@
 use crate::output::{human_bytes, print_json};
 use crate::progress;
 use anyhow::{bail, Context, Result};
-use lowbit_files::gguf::{GgufFile, GgufWriter, TensorSpec, Value};
+use lowbit_files::gguf::{GgufWriter, TensorSpec, Value};
+use lowbit_quant::sources::model_file::ModelFile;
 use lowbit_files::same_file;
 use lowbit_formats::GgmlType;
 use lowbit_quant::pipeline::{self, Progress, SourceModel};
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Input GGUF file.
+    /// Input: a GGUF file or a Hugging Face folder (a compressed-tensors checkpoint is dequantized).
     input: PathBuf,
     /// Output GGUF file.
     output: PathBuf,
@@ -39,9 +40,11 @@ pub fn run(args: Args) -> Result<()> {
     if same_file(&args.input, &args.output) {
         bail!("refusing to overwrite the input {}", args.input.display());
     }
-    let file = GgufFile::open(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let source = GgufSource::new(&file);
+    // A GGUF file, or an HF folder (a compressed-tensors checkpoint reads as its dequantized
+    // weights): what lowbit's engine runs, as a float GGUF.
+    let mf = ModelFile::open(&args.input)?;
+    let file = &mf.file;
+    let source = GgufSource::new(file);
     // Integer tensors and 1-D float tensors keep their type; everything quantized becomes `target`.
     let plans: Vec<TensorPlan> = source
         .tensors()

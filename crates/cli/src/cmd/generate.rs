@@ -52,6 +52,7 @@ pub fn run(args: Args) -> Result<()> {
     let file = &mf.file;
     let mut model =
         Model::load(file).with_context(|| format!("cannot load {}", args.model.display()))?;
+    super::model_file::apply_folder_activations(&mf, &mut model)?;
     model.matmul = args.activations.options();
     let tok = Tokenizer::load(file)?;
     let (prompt, end_marker) = if args.chat {

@@ -9,5 +9,6 @@ pub mod imatrix;
 pub mod inspect;
 pub mod perplexity;
 pub mod quantize;
+pub mod quantize_hf;
 pub mod recipe;
 pub mod model_file;

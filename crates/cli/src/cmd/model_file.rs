@@ -37,6 +37,15 @@ impl ActivationsArg {
     }
 }
 
+/// Runs a quantized checkpoint folder as its readers do: its static `input_scale`s or dynamic
+/// per-token int8 activations at every quantized module's input.
+pub fn apply_folder_activations(mf: &ModelFile, model: &mut lowbit_engine::model::Model<'_>) -> Result<()> {
+    if let Some(a) = mf.activations() {
+        model.input_quant = Some(lowbit_calib::act_quant::folder_quantizer(a)?);
+    }
+    Ok(())
+}
+
 /// Sizes the global rayon pool; `None` keeps one thread per core.
 pub fn set_threads(n: Option<usize>) -> Result<()> {
     if let Some(n) = n {

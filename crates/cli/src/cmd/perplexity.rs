@@ -86,6 +86,7 @@ pub fn run(args: Args) -> Result<()> {
     let mf = ModelFile::open(&args.model)?;
     let mut model =
         Model::load(&mf.file).with_context(|| format!("cannot load {}", args.model.display()))?;
+    super::model_file::apply_folder_activations(&mf, &mut model)?;
     let tok = super::generate::Tokenizer::load(&mf.file)?;
     let scheme = match args.quantize.as_deref().map(str::to_ascii_lowercase).as_deref() {
         Some("w8a8") => Some(ActScheme::Static {

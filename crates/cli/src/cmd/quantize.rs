@@ -27,8 +27,23 @@ pub struct Args {
     output: PathBuf,
     /// A block type (Q8_0, Q6_K, IQ4_NL, …) or a llama.cpp mix (Q4_K_M, Q3_K_S, …); with a
     /// --target-* the allocation picks every tensor's type instead.
-    #[arg(long = "type", short = 't', required_unless_present_any = ["target_size", "target_bpw", "target_kld", "target_ppl_increase"])]
+    #[arg(long = "type", short = 't', required_unless_present_any = ["target_size", "target_bpw", "target_kld", "target_ppl_increase", "scheme"])]
     ty: Option<String>,
+    /// What OUT is: `gguf` (a file, the default) or `compressed-tensors` (a Hugging Face folder
+    /// that llm-compressor writes and vLLM and transformers load; needs --scheme).
+    #[arg(long, default_value = "gguf")]
+    format: String,
+    /// A Hugging Face checkpoint scheme: w8a8 (static int8 activations from --calib), w8a8-dynamic,
+    /// w8a16, w4a16-g128 (any -gG; -asym for zero points). Implies --format compressed-tensors.
+    #[arg(long, conflicts_with_all = ["ty", "target_size", "target_bpw", "target_kld", "target_ppl_increase", "imatrix", "tensor_type", "pure"])]
+    scheme: Option<String>,
+    /// w8a8: how each site's static activation range is chosen (minmax, ema, percentile[:P], mse,
+    /// entropy).
+    #[arg(long, default_value = "minmax")]
+    observer: String,
+    /// w8a8*: SmoothQuant with this migration strength α (e.g. 0.5), folded into the norms.
+    #[arg(long)]
+    smoothquant: Option<f32>,
     #[command(flatten)]
     budget: BudgetArgs,
     /// Worker threads (default: all cores).
@@ -86,6 +101,28 @@ fn parse_override(s: &str) -> Result<(Regex, GgmlType)> {
 
 pub fn run(args: Args) -> Result<()> {
     let started = Instant::now();
+    match (args.format.to_ascii_lowercase().as_str(), &args.scheme) {
+        ("gguf", None) => {}
+        ("compressed-tensors", Some(_)) | ("gguf", Some(_)) => {
+            let a = &args;
+            return super::quantize_hf::run(super::quantize_hf::HfArgs {
+                input: &a.input,
+                output: &a.output,
+                scheme: a.scheme.as_deref().unwrap_or_default(),
+                observer: &a.observer,
+                smoothquant: a.smoothquant,
+                method: &a.method,
+                calib: &a.calib,
+                threads: a.threads,
+                json: a.json,
+            });
+        }
+        ("compressed-tensors", None) => bail!("--format compressed-tensors needs --scheme (w8a8, w8a8-dynamic, w8a16, w4a16-g128, …)"),
+        (other, _) => bail!("--format {other:?}: expected gguf or compressed-tensors"),
+    }
+    if args.smoothquant.is_some() {
+        bail!("--smoothquant applies to --scheme w8a8 or w8a8-dynamic (or `perplexity --quantize w8a8`)");
+    }
     let ty = args.ty.as_deref().unwrap_or("Q8_0");
     let preset = Preset::parse(ty).with_context(|| {
         format!(

@@ -79,6 +79,14 @@ impl LinearId {
         format!("blk.{il}.{s}.weight")
     }
 
+    /// The inverse of [`LinearId::tensor_name`]: `blk.3.ffn_up.weight` → (3, Up).
+    pub fn parse_tensor_name(name: &str) -> Option<(usize, LinearId)> {
+        let rest = name.strip_prefix("blk.")?;
+        let (il, rest) = rest.split_once('.')?;
+        let il: usize = il.parse().ok()?;
+        LinearId::ALL.into_iter().find(|id| id.tensor_name(il) == name).map(|id| (il, id)).filter(|_| !rest.is_empty())
+    }
+
     pub fn site(self) -> InputSite {
         match self {
             LinearId::Q | LinearId::K | LinearId::V => InputSite::AttnIn,

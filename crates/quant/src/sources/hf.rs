@@ -4,6 +4,7 @@
 
 use crate::pipeline::SourceModel;
 use crate::plan::TensorDesc;
+use lowbit_convert::compressed_tensors::{ActivationStrategy, FolderActivations};
 use lowbit_convert::{hf_to_gguf_plan, ConversionPlan, HfFolder};
 use lowbit_files::gguf::Value;
 use lowbit_formats::GgmlType;
@@ -44,6 +45,26 @@ impl HfSource {
     /// The GGUF metadata the conversion produces (architecture, hyper-parameters, tokenizer).
     pub fn metadata(&self) -> Vec<(String, Value)> {
         self.plan.metadata.to_gguf()
+    }
+
+    /// How a compressed-tensors checkpoint rounds activations (None for float folders and
+    /// weight-only schemes).
+    pub fn activations(&self) -> Result<Option<FolderActivations>, String> {
+        let Some(ct) = &self.folder.quantized else { return Ok(None) };
+        match ct.scheme.activations {
+            None => Ok(None),
+            Some(ActivationStrategy::DynamicToken) => Ok(Some(FolderActivations::DynamicToken)),
+            Some(ActivationStrategy::StaticTensor { .. }) => {
+                let by_prefix = ct.input_ranges(&self.folder.model)?;
+                let mut out = std::collections::BTreeMap::new();
+                for t in &self.plan.tensors {
+                    if let Some(r) = t.hf_name.strip_suffix(".weight").and_then(|p| by_prefix.get(p)) {
+                        out.insert(t.gguf_name.clone(), *r);
+                    }
+                }
+                Ok(Some(FolderActivations::Static(out)))
+            }
+        }
     }
 
     /// HF tensors deliberately left out (vision towers, stale buffers).

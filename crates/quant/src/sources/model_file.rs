@@ -8,6 +8,7 @@ use crate::pipeline::{self, SourceModel};
 use crate::plan::TensorPlan;
 use crate::sources::hf::HfSource;
 use crate::methods::rtn::Rtn;
+use lowbit_convert::compressed_tensors::FolderActivations;
 use lowbit_files::gguf::{GgufFile, GgufWriter, TensorSpec};
 use std::path::Path;
 use tempfile::TempDir;
@@ -25,6 +26,9 @@ pub struct HfFolderInfo {
     pub bytes: u64,
     /// HF tensors deliberately left out (vision towers, stale buffers).
     pub skipped: Vec<String>,
+    /// A quantized checkpoint's activation rounding, which the engine must apply to run it as
+    /// its readers do.
+    pub activations: Option<FolderActivations>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +87,21 @@ impl ModelFile {
             .map_err(|e| conv(e.to_string()))?;
         writer.finish().map_err(|e| conv(e.to_string()))?;
         let file = GgufFile::open(&out).map_err(|e| gguf_err(&out, e))?;
+        let activations = source.activations().map_err(conv)?;
         Ok(ModelFile {
             file,
             converted_from: Some(HfFolderInfo {
                 bytes: safetensors_bytes(path),
                 skipped: source.skipped().to_vec(),
+                activations,
             }),
             _dir: Some(dir),
         })
+    }
+
+    /// The activation rounding a quantized checkpoint folder prescribes.
+    pub fn activations(&self) -> Option<&FolderActivations> {
+        self.converted_from.as_ref()?.activations.as_ref()
     }
 
     /// Bytes of the input as the user has it.
