@@ -12,6 +12,7 @@ use crate::error::CalibError;
 use crate::observers::{choose, Granularity, Int8, ObserverKind, SiteObserver};
 use crate::windows::CalibWindows;
 use lowbit_convert::compressed_tensors::FolderActivations;
+use lowbit_engine::bert::SentenceEncoder;
 use lowbit_engine::model::{InputQuantizer, InputSite, LinearId, LinearObserver, Model};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -196,6 +197,52 @@ pub fn calibrate_static(
         }
         progress(i + 1, windows.len());
     }
+    choose_all(&obs, scheme, windows.len(), t0)
+}
+
+/// Static ranges for a BERT encoder's sites from one pass over calibration sentences (in
+/// batches of `batch`).
+pub fn calibrate_encoder_static(
+    enc: &SentenceEncoder,
+    texts: &[&str],
+    batch: usize,
+    observer: ObserverKind,
+    granularity: Granularity,
+    symmetric: bool,
+) -> Result<(StaticInt8, ActReport), CalibError> {
+    let t0 = std::time::Instant::now();
+    if texts.is_empty() {
+        return Err(CalibError::Invalid(format!(
+            "static int8 activations need calibration text for the {} observer: the calibration file has no sentence",
+            observer.name()
+        )));
+    }
+    let scheme = ActScheme::Static { observer, granularity, symmetric };
+    let mut obs = Observers { sites: BTreeMap::new() };
+    for (i, chunk) in texts.chunks(batch.max(1)).enumerate() {
+        let ids: Vec<Vec<u32>> = chunk.iter().map(|t| enc.tokenize(t)).collect();
+        enc.embed_ids_observed(&ids, Some(&mut obs))
+            .map_err(|e| CalibError::Invalid(e.to_string()))?;
+        if let Some(((layer, site), o)) = obs.sites.iter().find(|(_, o)| o.bad.is_some()) {
+            let (row, col) = o.bad.expect("found");
+            return Err(CalibError::Invalid(format!(
+                "layer {layer}, input of {site:?}: a NaN or infinite activation in calibration batch {i} (token {row}, column {col}); no range can be observed"
+            )));
+        }
+    }
+    choose_all(&obs, scheme, texts.len(), t0)
+}
+
+/// Every observed site's range by the scheme's observer.
+fn choose_all(
+    obs: &Observers,
+    scheme: ActScheme,
+    windows: usize,
+    t0: std::time::Instant,
+) -> Result<(StaticInt8, ActReport), CalibError> {
+    let ActScheme::Static { observer, granularity, symmetric } = scheme else {
+        unreachable!("only static schemes observe ranges")
+    };
     let mut ranges = BTreeMap::new();
     let mut sites = Vec::new();
     for (&(layer, site), o) in &obs.sites {
@@ -216,7 +263,7 @@ pub fn calibrate_static(
     let k = sites.len().max(1) as f64;
     let report = ActReport {
         scheme,
-        windows: windows.len(),
+        windows,
         mean_clip_ratio: sites.iter().map(|s| s.clip_ratio as f64).sum::<f64>() / k,
         mean_relative_error: sites.iter().map(|s| s.relative_error).sum::<f64>() / k,
         sites,

@@ -21,6 +21,20 @@ use lowbit_quant::pipeline::SourceModel;
 use lowbit_quant::{plan, InputStats, PlanOptions, Target};
 use std::collections::BTreeMap;
 
+/// One matrix rounded to nearest onto `target`, without statistics.
+fn round_to_nearest(name: &str, values: &[f32], rows: usize, cols: usize, target: Target) -> Result<QuantOutcome, String> {
+    let job = TensorJob {
+        name,
+        role: role_of(name, 2),
+        rows,
+        cols,
+        values,
+        target,
+        stats: None,
+    };
+    Rtn.quantize(&job).map_err(|e| e.to_string())
+}
+
 /// `embed --quantize TYPE`: every matrix to `ty` by round-to-nearest, or to
 /// [`fit_row`]'s fallback where its rows do not split into `ty`'s blocks.
 pub struct RtnQuantizer(pub GgmlType);
@@ -34,19 +48,35 @@ impl WeightQuantizer for RtnQuantizer {
         cols: usize,
     ) -> Result<(GgmlType, Vec<u8>), String> {
         let ty = fit_row(self.0, cols as u64);
-        let job = TensorJob {
-            name,
-            role: role_of(name, 2),
-            rows,
-            cols,
-            values,
-            target: Target::Block(ty),
-            stats: None,
-        };
-        match Rtn.quantize(&job).map_err(|e| e.to_string())?.encoded {
+        match round_to_nearest(name, values, rows, cols, Target::Block(ty))?.encoded {
             lowbit_quant::methods::Encoded::Blocks(b) => Ok((ty, b)),
             _ => Err("round-to-nearest gave no blocks".into()),
         }
+    }
+}
+
+/// `embed --quantize w8a8…`: every layer matrix rounded to nearest onto an affine layout
+/// (`int8-ch-sym`), handed to the encoder as the f32 values the int8 codes stand for — the
+/// layout has no GGUF type, and the products are measured in f32 on exactly those values. The
+/// embedding tables (names containing `embeddings`) are looked up, not multiplied: they stay
+/// float, as W8A8 checkpoints keep them.
+pub struct AffineRtnQuantizer(pub lowbit_formats::grid::AffineRow);
+
+impl WeightQuantizer for AffineRtnQuantizer {
+    fn quantize(
+        &self,
+        name: &str,
+        values: &[f32],
+        rows: usize,
+        cols: usize,
+    ) -> Result<(GgmlType, Vec<u8>), String> {
+        if name.contains("embeddings") {
+            return Ok((GgmlType::F32, values.iter().flat_map(|x| x.to_le_bytes()).collect()));
+        }
+        let target = Target::Affine(self.0);
+        let out = round_to_nearest(name, values, rows, cols, target)?;
+        let v = out.dequantize(&target, rows, cols).map_err(|e| e.to_string())?;
+        Ok((GgmlType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
     }
 }
 

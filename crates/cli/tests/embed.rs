@@ -74,3 +74,44 @@ fn embed_minilm_q8_0_is_close_to_f32() {
     );
     assert_eq!(v["other_weight_types"], serde_json::json!(["Q8_0"]));
 }
+
+#[test]
+fn embed_minilm_w8a8_static_and_dynamic_stay_close_to_f32() {
+    let Some(model) = real_model("all-MiniLM-L6-v2") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("s.txt");
+    std::fs::write(
+        &text,
+        "A man is playing a guitar.\nThe cat sat on the mat.\nQuantization is cheap.\n",
+    )
+    .unwrap();
+    let calib = dir.path().join("c.txt");
+    std::fs::write(
+        &calib,
+        "The weather was cold and the river froze early that year.\n\
+         Researchers measured the speed of sound in several gases.\n\
+         She played the violin in the city orchestra for a decade.\n\
+         The committee approved the budget after a long debate.\n",
+    )
+    .unwrap();
+    let err = fails(&[&"embed", &"--model", &model, &"--file", &text, &"--quantize", &"w8a8"]);
+    assert!(err.contains("--calib"), "{err}");
+    let err = fails(&[
+        &"embed", &"--model", &model, &"--file", &text, &"--quantize", &"w8a8", &"--calib", &text,
+    ]);
+    assert!(err.contains("being compared"), "{err}");
+    let mean = |extra: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"embed", &"--model", &model, &"--file", &text, &"--json"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        v["mean_cosine"].as_f64().unwrap()
+    };
+    let dynamic = mean(&[&"--quantize", &"w8a8-dynamic"]);
+    let fixed = mean(&[&"--quantize", &"w8a8", &"--calib", &calib, &"--act-asym"]);
+    // Rounding activations costs something, but far from what a broken path would.
+    assert!(dynamic > 0.99 && dynamic < 1.0, "dynamic {dynamic}");
+    assert!(fixed > 0.97 && fixed < 1.0, "static {fixed}");
+}

@@ -5,7 +5,10 @@
 use crate::output::{human_bytes, print_json};
 use crate::progress;
 use anyhow::{bail, Context, Result};
-use lowbit_calib::inmemory::RtnQuantizer;
+use lowbit_calib::act_quant::{calibrate_encoder_static, ActScheme, DynamicInt8};
+use lowbit_calib::inmemory::{AffineRtnQuantizer, RtnQuantizer};
+use lowbit_calib::observers::{Granularity, ObserverKind};
+use lowbit_formats::grid::AffineRow;
 use lowbit_engine::bert::{cosine, SentenceEncoder};
 use lowbit_engine::tensor::WeightQuantizer;
 use lowbit_files::HfModel;
@@ -27,9 +30,23 @@ pub struct Args {
     #[arg(long, conflicts_with = "quantize")]
     compare: Option<PathBuf>,
     /// Compare with the same model, its 2-D weights quantized in memory to this GGUF type
-    /// (e.g. Q8_0; rows that do not split into its blocks use a 32-element fallback).
+    /// (e.g. Q8_0; rows that do not split into its blocks use a 32-element fallback), or
+    /// `w8a8` (int8 weights per channel + static int8 activations from --calib) /
+    /// `w8a8-dynamic` (int8 activations per token).
     #[arg(long)]
     quantize: Option<String>,
+    /// `w8a8`: calibration sentences, one per non-empty line (never the file being compared).
+    #[arg(long)]
+    calib: Option<PathBuf>,
+    /// `w8a8`: at most this many calibration sentences.
+    #[arg(long, default_value_t = 512)]
+    calib_lines: usize,
+    /// `w8a8`: how each site's static range is chosen (minmax, ema, percentile[:P], mse, entropy).
+    #[arg(long, default_value = "minmax")]
+    observer: String,
+    /// `w8a8`: asymmetric activation ranges (a zero point) instead of symmetric.
+    #[arg(long)]
+    act_asym: bool,
     /// Sentences per forward pass.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,
@@ -44,9 +61,9 @@ fn open(dir: &PathBuf) -> Result<HfModel> {
 
 fn load<'a>(
     hf: &'a HfModel,
-    quant: Option<&'a RtnQuantizer>,
+    quant: Option<&'a dyn WeightQuantizer>,
 ) -> Result<SentenceEncoder<'a>> {
-    SentenceEncoder::load(hf, quant.map(|q| q as &dyn WeightQuantizer)).with_context(|| {
+    SentenceEncoder::load(hf, quant).with_context(|| {
         format!(
             "cannot load {} as a BERT sentence encoder",
             hf.dir().display()
@@ -66,14 +83,64 @@ fn embed_batch(
     Ok(out)
 }
 
+/// What `--quantize` asked for.
+enum Quantize {
+    Blocks(RtnQuantizer),
+    W8a8 { weights: AffineRtnQuantizer, acts: ActScheme },
+}
+
+impl Quantize {
+    fn parse(name: &str, observer: &str, asym: bool) -> Result<Quantize> {
+        let weights = AffineRtnQuantizer(AffineRow { bits: 8, symmetric: true, group: None });
+        Ok(match name.to_ascii_lowercase().as_str() {
+            "w8a8" => Quantize::W8a8 {
+                weights,
+                acts: ActScheme::Static {
+                    observer: ObserverKind::parse(observer).map_err(|e| anyhow::anyhow!("--observer: {e}"))?,
+                    granularity: Granularity::Tensor,
+                    symmetric: !asym,
+                },
+            },
+            "w8a8-dynamic" => Quantize::W8a8 { weights, acts: ActScheme::Dynamic },
+            _ => Quantize::Blocks(RtnQuantizer(GgmlType::from_name(name).with_context(|| {
+                format!("--quantize {name:?}: not a GGUF type name, w8a8 or w8a8-dynamic")
+            })?)),
+        })
+    }
+
+    fn weights(&self) -> &dyn WeightQuantizer {
+        match self {
+            Quantize::Blocks(q) => q,
+            Quantize::W8a8 { weights, .. } => weights,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Quantize::Blocks(q) => q.0.name().to_string(),
+            Quantize::W8a8 { acts: ActScheme::Dynamic, .. } => "w8a8-dynamic (int8 weights per channel, int8 activations per token)".into(),
+            Quantize::W8a8 { acts: ActScheme::Static { observer, symmetric, .. }, .. } => format!(
+                "w8a8 (int8 weights per channel, static int8 activations, {}, {})",
+                observer.name(),
+                if *symmetric { "symmetric" } else { "asymmetric" }
+            ),
+        }
+    }
+}
+
 pub fn run(args: Args) -> Result<()> {
-    let quant = match &args.quantize {
-        None => None,
-        Some(name) => Some(RtnQuantizer(
-            GgmlType::from_name(name)
-                .with_context(|| format!("--quantize {name:?}: not a GGUF type name"))?,
-        )),
-    };
+    let quant = args.quantize.as_deref().map(|n| Quantize::parse(n, &args.observer, args.act_asym)).transpose()?;
+    if let (Some(Quantize::W8a8 { acts: ActScheme::Static { observer, .. }, .. }), None) = (&quant, &args.calib) {
+        bail!(
+            "--quantize w8a8 fixes activation ranges from calibration (observer {}): give --calib FILE (sentences, one per line), or use w8a8-dynamic",
+            observer.name()
+        );
+    }
+    if let Some(c) = &args.calib {
+        if lowbit_files::same_file(c, &args.file) {
+            bail!("--calib {} is the text being compared: calibrate on other sentences", c.display());
+        }
+    }
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -86,10 +153,28 @@ pub fn run(args: Args) -> Result<()> {
     let other_hf = args.compare.as_ref().map(open).transpose()?;
     let other = match (&other_hf, &quant) {
         (Some(o), _) => Some((load(o, None)?, o.dir().display().to_string())),
-        (None, Some(q)) => Some((
-            load(&hf, Some(q))?,
-            format!("{} quantized to {}", args.model.display(), q.0),
-        )),
+        (None, Some(q)) => {
+            let mut enc = load(&hf, Some(q.weights()))?;
+            if let Quantize::W8a8 { acts, .. } = q {
+                enc.weights.input_quant = Some(match *acts {
+                    ActScheme::Dynamic => std::sync::Arc::new(DynamicInt8),
+                    ActScheme::Static { observer, granularity, symmetric } => {
+                        let path = args.calib.as_ref().expect("checked above");
+                        let text = std::fs::read_to_string(path)
+                            .with_context(|| format!("cannot read {}", path.display()))?;
+                        let calib: Vec<&str> = text
+                            .lines()
+                            .filter(|l| !l.trim().is_empty())
+                            .take(args.calib_lines)
+                            .collect();
+                        let (q, _) = calibrate_encoder_static(&enc, &calib, args.batch as usize, observer, granularity, symmetric)
+                            .with_context(|| format!("cannot calibrate on {}", path.display()))?;
+                        std::sync::Arc::new(q)
+                    }
+                });
+            }
+            Some((enc, format!("{} quantized to {}", args.model.display(), q.name())))
+        }
         (None, None) => None,
     };
     if let Some((o, _)) = &other {

@@ -11,10 +11,24 @@ use super::ops::{gelu_in_place, l2_normalize, layer_norm};
 use crate::kernels::cpu::{self, Level};
 use crate::model::vmath;
 use super::weights::{BertWeights, Layer, Norm};
+use crate::model::{InputQuantizer, InputSite, LinearObserver};
+use std::borrow::Cow;
 use rayon::prelude::*;
 
 /// Token states (`Σ lens × hidden`, sequences back to back) after the last layer.
 pub fn encode(cfg: &BertConfig, w: &BertWeights, seqs: &[&[u32]]) -> Result<Vec<f32>> {
+    encode_observed(cfg, w, seqs, None)
+}
+
+/// [`encode`], showing `observer` the input rows of every linear (sites as in the LLMs: the
+/// stream before query/key/value, the context before the attention output, the stream before
+/// the up projection, the GELU output before down) before `w.input_quant` rounds them.
+pub fn encode_observed(
+    cfg: &BertConfig,
+    w: &BertWeights,
+    seqs: &[&[u32]],
+    mut observer: Option<&mut dyn LinearObserver>,
+) -> Result<Vec<f32>> {
     let h = cfg.hidden;
     for s in seqs {
         if s.len() > cfg.max_positions {
@@ -45,8 +59,9 @@ pub fn encode(cfg: &BertConfig, w: &BertWeights, seqs: &[&[u32]]) -> Result<Vec<
     norm_rows(&mut x, &w.emb_norm, cfg.eps, h);
 
     let mut bufs = Buffers::new(n, h, cfg.intermediate);
-    for layer in &w.layers {
-        layer_forward(cfg, layer, &span, &mut x, &mut bufs);
+    for (il, layer) in w.layers.iter().enumerate() {
+        let mut site = Site { il, quant: w.input_quant.as_deref(), observer: &mut observer, n };
+        layer_forward(cfg, layer, &span, &mut x, &mut bufs, &mut site);
     }
     Ok(x)
 }
@@ -94,6 +109,30 @@ impl Buffers {
     }
 }
 
+/// What a layer's linear inputs meet: an observer, then an input quantizer.
+struct Site<'a, 'o, 'b> {
+    il: usize,
+    quant: Option<&'a dyn InputQuantizer>,
+    observer: &'o mut Option<&'b mut dyn LinearObserver>,
+    n: usize,
+}
+
+impl Site<'_, '_, '_> {
+    fn input<'x>(&mut self, site: InputSite, x: &'x [f32]) -> Cow<'x, [f32]> {
+        if let Some(o) = self.observer.as_deref_mut() {
+            o.observe(self.il, site, x, self.n);
+        }
+        match self.quant {
+            Some(q) if self.n > 0 => {
+                let mut v = x.to_vec();
+                q.quantize_rows(self.il, site, &mut v, x.len() / self.n);
+                Cow::Owned(v)
+            }
+            _ => Cow::Borrowed(x),
+        }
+    }
+}
+
 /// One post-LN block: `x = LN(x + Attn(x))`, then `x = LN(x + FFN(x))`.
 fn layer_forward(
     cfg: &BertConfig,
@@ -101,21 +140,30 @@ fn layer_forward(
     span: &[(usize, usize)],
     x: &mut Vec<f32>,
     b: &mut Buffers,
+    site: &mut Site<'_, '_, '_>,
 ) {
     let (h, n) = (cfg.hidden, span.len());
-    l.query.forward(x, n, &mut b.q);
-    l.key.forward(x, n, &mut b.k);
-    l.value.forward(x, n, &mut b.v);
+    let xin = site.input(InputSite::AttnIn, x);
+    l.query.forward(&xin, n, &mut b.q);
+    l.key.forward(&xin, n, &mut b.k);
+    l.value.forward(&xin, n, &mut b.v);
+    drop(xin);
     attention(cfg, span, &b.q, &b.k, &b.v, &mut b.ctx);
-    l.attn_out.forward(&b.ctx, n, &mut b.tmp);
+    let ctx = site.input(InputSite::AttnOut, &b.ctx);
+    l.attn_out.forward(&ctx, n, &mut b.tmp);
+    drop(ctx);
     residual_norm(&mut b.tmp, x, &l.attn_norm, cfg.eps, h);
     std::mem::swap(x, &mut b.tmp);
 
-    l.up.forward(x, n, &mut b.ffn);
+    let xin = site.input(InputSite::FfnIn, x);
+    l.up.forward(&xin, n, &mut b.ffn);
+    drop(xin);
     b.ffn
         .par_chunks_mut(4096)
         .for_each(gelu_in_place);
-    l.down.forward(&b.ffn, n, &mut b.tmp);
+    let act = site.input(InputSite::FfnOut, &b.ffn);
+    l.down.forward(&act, n, &mut b.tmp);
+    drop(act);
     residual_norm(&mut b.tmp, x, &l.out_norm, cfg.eps, h);
     std::mem::swap(x, &mut b.tmp);
 }

@@ -67,9 +67,19 @@ impl<'a> SentenceEncoder<'a> {
     }
 
     pub fn embed_ids(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        self.embed_ids_observed(ids, None)
+    }
+
+    /// [`SentenceEncoder::embed_ids`], showing `observer` every linear's input rows.
+    pub fn embed_ids_observed(
+        &self,
+        ids: &[Vec<u32>],
+        observer: Option<&mut dyn crate::model::LinearObserver>,
+    ) -> Result<Vec<Vec<f32>>> {
         let seqs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         // On a pool thread, so the many parallel steps inside fork cheaply (see Model::forward).
-        let hidden = rayon::scope(|_| forward::encode(&self.config, &self.weights, &seqs))?;
+        let hidden =
+            rayon::scope(|_| forward::encode_observed(&self.config, &self.weights, &seqs, observer))?;
         let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
         Ok(forward::pool(
             &self.sentence,

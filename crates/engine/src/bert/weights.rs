@@ -44,7 +44,7 @@ pub struct Layer<'a> {
     pub out_norm: Norm,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BertWeights<'a> {
     pub word: Matrix<'a>,
     pub position: Matrix<'a>,
@@ -53,6 +53,8 @@ pub struct BertWeights<'a> {
     pub layers: Vec<Layer<'a>>,
     /// Every matrix's name and stored type, in load order.
     pub types: Vec<(String, GgmlType)>,
+    /// Rounds every layer linear's input (W8A8); None keeps activations float.
+    pub input_quant: Option<std::sync::Arc<dyn crate::model::InputQuantizer>>,
 }
 
 impl BertWeights<'_> {
@@ -210,6 +212,7 @@ impl<'a> BertWeights<'a> {
             emb_norm,
             layers,
             types: ld.types,
+            input_quant: None,
         })
     }
 }
