@@ -48,3 +48,9 @@ def calib_text():
 def eval_text():
     test = os.environ.get("LOWBIT_WIKITEXT", str(ROOT.parent / "shared" / "data" / "wikitext2-test.txt"))
     return _need(pathlib.Path(test), "evaluation text")
+
+
+@pytest.fixture(scope="session")
+def gemma3():
+    models = pathlib.Path(os.environ.get("LOWBIT_MODELS", pathlib.Path.home() / ".cache" / "lowbit" / "models"))
+    return _need(models / "gemma-3-270m-q4_k_m.gguf", "model")

@@ -46,14 +46,19 @@ def exported(lowbit, smollm2, work):
 
 @pytest.fixture(scope="session")
 def token_ids(exported, eval_text, work):
-    tok = AutoTokenizer.from_pretrained(exported)
+    return make_token_ids(exported, eval_text, work / "ids.txt")
+
+
+def make_token_ids(folder, eval_text, path):
+    """CHUNKS windows of CTX WikiText-2 test tokens by the folder's tokenizer, each opened by BOS
+    (what lowbit's perplexity puts there), written for `--token-ids`."""
+    tok = AutoTokenizer.from_pretrained(folder)
     ids = tok(eval_text.read_text()[:20000])["input_ids"]
     bos = tok.bos_token_id
     chunks = []
     for c in range(CHUNKS):
         w = ids[c * CTX:(c + 1) * CTX]
         chunks.append([bos] + w[1:])
-    path = work / "ids.txt"
     path.write_text(" ".join(str(t) for w in chunks for t in w))
     return path, chunks
 
@@ -213,6 +218,16 @@ def test_transformers_loads_lowbit_folders_bit_for_bit(scheme, lowbit_folders, l
     folder, report = lowbit_folders[scheme]
     assert report["modules"] == 210
     check_folder(folder, lowbit, token_ids, eval_text, work, 210, "w8a8" in scheme)
+
+
+def test_transformers_loads_a_lowbit_gemma3_folder(lowbit, gemma3, eval_text, work):
+    """Gemma-3 (no Q/K permutation, norms stored as w for 1 + w): W4A16 g128 by round to
+    nearest, 126 modules."""
+    folder = work / "lowbit-gemma3-w4a16-g128"
+    if not folder.exists():
+        lowbit("quantize", gemma3, folder, "--scheme", "w4a16-g128", "--threads", 2)
+    ids = make_token_ids(folder, eval_text, work / "gemma3-ids.txt")
+    check_folder(folder, lowbit, ids, eval_text, work, 126, False)
 
 
 @pytest.mark.parametrize("scheme", LLMC_SCHEMES)
