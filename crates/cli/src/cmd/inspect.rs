@@ -3,6 +3,7 @@
 use crate::output::{dims_string, human_bytes, print_json};
 use anyhow::Result;
 use lowbit_files::gguf::{Array, GgufFile, Value};
+use lowbit_convert::compressed_tensors::CtFolder;
 use lowbit_files::hf::HfModel;
 use lowbit_files::safetensors::SafetensorsFile;
 use lowbit_quant::report::{self, TypeTally};
@@ -47,6 +48,9 @@ struct Report {
     hyperparameters: Map<String, serde_json::Value>,
     tokenizer: Map<String, serde_json::Value>,
     types: BTreeMap<String, TypeTally>,
+    /// A compressed-tensors folder's scheme and format (`w4a16-g128, pack-quantized`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantization: Option<String>,
     tensors: Vec<TensorRow>,
 }
 
@@ -153,6 +157,7 @@ fn safetensors_report(args: &Args) -> Result<Report> {
         hyperparameters: Map::new(),
         tokenizer: Map::new(),
         types,
+        quantization: None,
         tensors: if args.no_tensors { vec![] } else { rows },
     })
 }
@@ -191,7 +196,13 @@ fn hf_report(args: &Args) -> Result<Report> {
             .map(|m| m.len())
             .unwrap_or(0);
     }
-    let (types, tensor_bytes, elements) = tally(&rows);
+    let (types, tensor_bytes, mut elements) = tally(&rows);
+    // A quantized checkpoint counts the weights it stands for, not its packed int32 words.
+    let ct = CtFolder::detect(&model)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", model.dir().join("config.json").display()))?;
+    if let Some(ct) = &ct {
+        elements = ct.logical_tensors(&model).iter().map(|(_, s)| s.iter().product::<u64>()).sum();
+    }
     let hyper: Map<String, serde_json::Value> = model
         .config()
         .as_object()
@@ -224,6 +235,7 @@ fn hf_report(args: &Args) -> Result<Report> {
         hyperparameters: hyper,
         tokenizer: hf_tokenizer_summary(&model)?,
         types,
+        quantization: ct.as_ref().map(|c| format!("{}, {}", c.scheme.name(), c.scheme.format.name())),
         tensors: if args.no_tensors { vec![] } else { rows },
     })
 }
@@ -271,6 +283,7 @@ fn gguf_report(args: &Args) -> Result<Report> {
         hyperparameters: hyper,
         tokenizer: tokenizer_summary(&file),
         types,
+        quantization: None,
         tensors: if args.no_tensors { vec![] } else { tensors },
     })
 }
@@ -289,6 +302,9 @@ fn print_human(r: &Report) {
     }
     if let Some(ft) = r.file_type {
         println!("  file_type      {ft}");
+    }
+    if let Some(q) = &r.quantization {
+        println!("  quantization   compressed-tensors {q}");
     }
     println!(
         "  size           {} in tensors ({} elements, {:.3} bits per weight), file {}",
