@@ -2,8 +2,8 @@
 
     python scripts/llmc-quantize.py SRC OUT SCHEME [--calib TEXT --windows N]
 
-SCHEME: w4a16-g64 (round to nearest), gptq-w4a16-g64, w8a8 (static per-tensor activations,
-calibrated), w8a8-dynamic. Calibration windows: the first N windows of 512 tokens of TEXT, as lowbit
+SCHEME: w4a16-g64[-asym] (round to nearest), gptq-w4a16-g64 (gptq-group-…: GPTQ with act-order,
+"weight"), w8a8 (static per-tensor activations, calibrated), w8a8-dynamic. Calibration windows: the first N windows of 512 tokens of TEXT, as lowbit
 cuts them. Prints the seconds oneshot took.
 """
 import argparse
@@ -26,10 +26,11 @@ a = p.parse_args()
 
 tok = AutoTokenizer.from_pretrained(a.src)
 model = AutoModelForCausalLM.from_pretrained(a.src, dtype=torch.float32)
-name = a.scheme.removeprefix("gptq-")
+name = a.scheme.removeprefix("gptq-").removeprefix("group-")
 if name.startswith("w4a16"):
     g = int(name.split("-g")[1].split("-")[0])
-    weights = QuantizationArgs(num_bits=4, type="int", symmetric="asym" not in name, strategy="group", group_size=g)
+    order = {"actorder": "weight"} if "group-" in a.scheme else {}
+    weights = QuantizationArgs(num_bits=4, type="int", symmetric="asym" not in name, strategy="group", group_size=g, **order)
     acts = None
 else:
     weights = QuantizationArgs(num_bits=8, type="int", symmetric=True, strategy="channel")

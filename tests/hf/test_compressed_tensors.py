@@ -9,6 +9,8 @@ the same results. Every comparison prints its largest difference (pytest -s show
 """
 import json
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +19,8 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import logprobs
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 CTX, CHUNKS = 128, 2
 
@@ -142,36 +146,13 @@ def lowbit_folders(lowbit, smollm2, calib_text, work):
 
 
 def llmcompressor_folder(exported, out, scheme, calib_text, n_windows=8):
-    """Runs llm-compressor's oneshot on the exported float folder (RTN for weight-only schemes,
-    its GPTQ for "gptq-" schemes), saving compressed with the tokenizer beside it."""
-    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
-    from datasets import Dataset
-    from llmcompressor import oneshot
-    from llmcompressor.modifiers.quantization import GPTQModifier, QuantizationModifier
-
-    tok = AutoTokenizer.from_pretrained(exported)
-    model = AutoModelForCausalLM.from_pretrained(exported, dtype=torch.float32)
-    name = scheme.removeprefix("gptq-").removeprefix("group-")
-    if name.startswith("w4a16"):
-        order = {"actorder": "weight"} if "group-" in scheme else {}
-        weights = QuantizationArgs(num_bits=4, type="int", symmetric="asym" not in name, strategy="group", group_size=64, **order)
-        acts = None
-    else:
-        weights = QuantizationArgs(num_bits=8, type="int", symmetric=True, strategy="channel")
-        dynamic = name.endswith("dynamic")
-        acts = QuantizationArgs(num_bits=8, type="int", symmetric=True, strategy="token" if dynamic else "tensor", dynamic=dynamic)
-    groups = {"group_0": QuantizationScheme(targets=["Linear"], weights=weights, input_activations=acts)}
-    modifier = GPTQModifier if scheme.startswith("gptq-") else QuantizationModifier
-    recipe = modifier(config_groups=groups, ignore=["lm_head"])
-    kwargs = {}
-    if scheme.startswith("gptq-") or name == "w8a8":
-        ids = tok(calib_text.read_text()[:400000])["input_ids"]
-        wins = [ids[i * 512:(i + 1) * 512] for i in range(n_windows)]
-        kwargs = dict(dataset=Dataset.from_dict({"input_ids": wins, "attention_mask": [[1] * 512] * n_windows}),
-                      num_calibration_samples=n_windows, max_seq_length=512)
-    oneshot(model=model, recipe=recipe, **kwargs)
-    model.save_pretrained(out, save_compressed=True)
-    tok.save_pretrained(out)
+    """Runs llm-compressor's oneshot on the exported float folder through scripts/llmc-quantize.py
+    (RTN for weight-only schemes, its GPTQ for "gptq-" schemes), tokenizer saved beside it."""
+    if not out.exists():
+        args = [sys.executable, str(ROOT / "scripts" / "llmc-quantize.py"), str(exported), str(out), scheme]
+        if scheme.startswith("gptq-") or scheme == "w8a8":
+            args += ["--calib", str(calib_text), "--windows", str(n_windows)]
+        subprocess.run(args, check=True, capture_output=True)
     return out
 
 

@@ -23,16 +23,7 @@ use std::collections::BTreeMap;
 
 /// One matrix rounded to nearest onto `target`, without statistics.
 fn round_to_nearest(name: &str, values: &[f32], rows: usize, cols: usize, target: Target) -> Result<QuantOutcome, String> {
-    let job = TensorJob {
-        name,
-        role: role_of(name, 2),
-        rows,
-        cols,
-        values,
-        target,
-        stats: None,
-    };
-    Rtn.quantize(&job).map_err(|e| e.to_string())
+    quantize_one(&Rtn, name, rows, cols, values, target, None).map_err(|e| e.to_string())
 }
 
 /// `embed --quantize TYPE`: every matrix to `ty` by round-to-nearest, or to

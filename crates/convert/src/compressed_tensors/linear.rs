@@ -46,6 +46,15 @@ pub struct CtTensor {
 /// What [`QuantizedLinear::decode`] needs of a folder: a tensor's dtype, shape and bytes.
 pub type TensorLookup<'a> = dyn Fn(&str) -> Option<(Dtype, Vec<u64>, &'a [u8])> + 'a;
 
+/// The values of an I32 or I64 tensor (shapes and group indices are stored as either).
+pub fn int_values(dt: Dtype, bytes: &[u8]) -> Option<Vec<i64>> {
+    match dt {
+        Dtype::I64 => Some(bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect()),
+        Dtype::I32 => Some(bytes.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")) as i64).collect()),
+        _ => None,
+    }
+}
+
 impl QuantizedLinear {
     pub fn groups_per_row(&self) -> usize {
         self.scales.len() / self.rows.max(1)
@@ -174,6 +183,36 @@ impl QuantizedLinear {
         out
     }
 
+    /// The static activation range of the module at `prefix` (None for weight-only and dynamic
+    /// schemes), without reading its weight.
+    pub fn decode_input(scheme: &CtScheme, prefix: &str, get: &TensorLookup<'_>) -> Result<Option<InputRange>, String> {
+        let need = |s: &str| get(&format!("{prefix}.{s}")).ok_or_else(|| format!("{prefix}.{s} is missing"));
+        Ok(match scheme.activations {
+            Some(ActivationStrategy::StaticTensor { symmetric }) => {
+                let (dt, shape, bytes) = need("input_scale")?;
+                let scale = match (dt, bytes.len()) {
+                    (Dtype::F32, 4) => f32::from_le_bytes(bytes.try_into().expect("4 bytes")),
+                    (Dtype::F16, 2) => half::f16::from_le_bytes([bytes[0], bytes[1]]).to_f32(),
+                    (Dtype::BF16, 2) => half::bf16::from_le_bytes([bytes[0], bytes[1]]).to_f32(),
+                    _ => return Err(format!("{prefix}.input_scale is {} {shape:?}: expected one float (per-tensor activations)", dt.name())),
+                };
+                if !(scale > 0.0 && scale.is_finite()) {
+                    return Err(format!("{prefix}.input_scale = {scale}: must be positive and finite"));
+                }
+                let zero = if symmetric {
+                    0
+                } else {
+                    match need("input_zero_point")? {
+                        (Dtype::I8, _, [z]) => *z as i8,
+                        (dt, s, _) => return Err(format!("{prefix}.input_zero_point is {} {s:?}: expected one I8", dt.name())),
+                    }
+                };
+                Some(InputRange { scale, zero })
+            }
+            _ => None,
+        })
+    }
+
     /// Reads the module at `prefix` (`model.layers.0.self_attn.q_proj`); every shape is checked
     /// against the scheme, and a missing or malformed tensor is named.
     pub fn decode(scheme: &CtScheme, prefix: &str, get: &TensorLookup<'_>) -> Result<QuantizedLinear, String> {
@@ -194,11 +233,8 @@ impl QuantizedLinear {
             }
             CtFormat::PackQuantized => {
                 let (dt, shape, bytes) = need("weight_shape")?;
-                let dims: Vec<i64> = match dt {
-                    Dtype::I64 => bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect(),
-                    Dtype::I32 => bytes.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")) as i64).collect(),
-                    _ => return Err(format!("{prefix}.weight_shape is {}: expected an integer tensor", dt.name())),
-                };
+                let dims = int_values(dt, bytes)
+                    .ok_or_else(|| format!("{prefix}.weight_shape is {}: expected an integer tensor", dt.name()))?;
                 if shape != [2] || dims.iter().any(|&d| d <= 0 || d > 1 << 24) {
                     return Err(format!("{prefix}.weight_shape = {dims:?}: expected two positive dimensions"));
                 }
@@ -259,41 +295,15 @@ impl QuantizedLinear {
                 if shape != [cols as u64] {
                     return shape_err("weight_g_idx", &shape, format!("[{cols}]"));
                 }
-                let ix: Vec<i64> = match dt {
-                    Dtype::I32 => bytes.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4")) as i64).collect(),
-                    Dtype::I64 => bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8"))).collect(),
-                    _ => return Err(format!("{prefix}.weight_g_idx is {}: expected an integer tensor", dt.name())),
-                };
+                let ix = int_values(dt, bytes)
+                    .ok_or_else(|| format!("{prefix}.weight_g_idx is {}: expected an integer tensor", dt.name()))?;
                 if let Some(j) = ix.iter().position(|&v| v < 0 || v as usize >= gpr) {
                     return Err(format!("{prefix}.weight_g_idx[{j}] = {}: groups are 0..{gpr}", ix[j]));
                 }
                 Some(ix.into_iter().map(|v| v as u32).collect())
             }
         };
-        let input = match scheme.activations {
-            Some(ActivationStrategy::StaticTensor { symmetric }) => {
-                let (dt, shape, bytes) = need("input_scale")?;
-                let scale = match (dt, bytes.len()) {
-                    (Dtype::F32, 4) => f32::from_le_bytes(bytes.try_into().expect("4 bytes")),
-                    (Dtype::F16, 2) => half::f16::from_le_bytes([bytes[0], bytes[1]]).to_f32(),
-                    (Dtype::BF16, 2) => half::bf16::from_le_bytes([bytes[0], bytes[1]]).to_f32(),
-                    _ => return Err(format!("{prefix}.input_scale is {} {shape:?}: expected one float (per-tensor activations)", dt.name())),
-                };
-                if !(scale > 0.0 && scale.is_finite()) {
-                    return Err(format!("{prefix}.input_scale = {scale}: must be positive and finite"));
-                }
-                let zero = if symmetric {
-                    0
-                } else {
-                    match need("input_zero_point")? {
-                        (Dtype::I8, _, [z]) => *z as i8,
-                        (dt, s, _) => return Err(format!("{prefix}.input_zero_point is {} {s:?}: expected one I8", dt.name())),
-                    }
-                };
-                Some(InputRange { scale, zero })
-            }
-            _ => None,
-        };
+        let input = Self::decode_input(scheme, prefix, get)?;
         Ok(QuantizedLinear { rows, cols, bits, codes, scales, zeros, input, scale_dtype: dt, g_idx })
     }
 }

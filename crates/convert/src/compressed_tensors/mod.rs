@@ -58,13 +58,10 @@ impl CtFolder {
                     let name = format!("{prefix}.weight_shape");
                     match model.tensor(&name) {
                         Some((shard, info)) => {
-                            let b = shard.tensor_data(info);
-                            let dims: Vec<u64> = match info.dtype {
-                                lowbit_files::safetensors::Dtype::I64 => b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8")) as u64).collect(),
-                                lowbit_files::safetensors::Dtype::I32 => b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4")) as u64).collect(),
-                                d => return Err(format!("{name} is {}: expected an integer tensor", d.name())),
-                            };
-                            Some(dims)
+                            let dims = linear::int_values(info.dtype, shard.tensor_data(info)).ok_or_else(|| {
+                                format!("{name} is {}: expected an integer tensor", info.dtype.name())
+                            })?;
+                            Some(dims.into_iter().map(|d| d.max(0) as u64).collect())
                         }
                         None => None,
                     }
@@ -121,12 +118,7 @@ impl CtFolder {
 
     /// Reads one quantized module.
     pub fn read(&self, model: &HfModel, prefix: &str) -> Result<QuantizedLinear, String> {
-        let get = |n: &str| {
-            model
-                .tensor(n)
-                .map(|(shard, info)| (info.dtype, info.shape.clone(), shard.tensor_data(info)))
-        };
-        let q = QuantizedLinear::decode(&self.scheme, prefix, &get)?;
+        let q = QuantizedLinear::decode(&self.scheme, prefix, &lookup(model))?;
         if (q.rows, q.cols) != self.modules[prefix] {
             return Err(format!("{prefix}: weight is {}x{}, its weight_shape says {:?}", q.rows, q.cols, self.modules[prefix]));
         }
@@ -139,11 +131,21 @@ impl CtFolder {
         if !matches!(self.scheme.activations, Some(ActivationStrategy::StaticTensor { .. })) {
             return Ok(out);
         }
+        let get = lookup(model);
         for prefix in self.modules.keys() {
-            if let Some(r) = self.read(model, prefix)?.input {
+            if let Some(r) = QuantizedLinear::decode_input(&self.scheme, prefix, &get)? {
                 out.insert(prefix.clone(), r);
             }
         }
         Ok(out)
+    }
+}
+
+/// A folder's tensors as [`QuantizedLinear::decode`] asks for them.
+fn lookup<'m>(model: &'m HfModel) -> impl Fn(&str) -> Option<(lowbit_files::safetensors::Dtype, Vec<u64>, &'m [u8])> + 'm {
+    move |n: &str| {
+        model
+            .tensor(n)
+            .map(|(shard, info)| (info.dtype, info.shape.clone(), shard.tensor_data(info)))
     }
 }
