@@ -13,6 +13,7 @@ use crate::observers::{choose, Granularity, Int8, ObserverKind, SiteObserver};
 use crate::windows::CalibWindows;
 use lowbit_convert::compressed_tensors::FolderActivations;
 use lowbit_engine::bert::SentenceEncoder;
+use lowbit_engine::kernels::int8::ActRange;
 use lowbit_engine::model::{InputQuantizer, InputSite, LinearId, LinearObserver, Model};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -81,6 +82,12 @@ impl InputQuantizer for StaticInt8 {
             }
         }
     }
+
+    /// One range per tensor is what an integer product applies; per-channel ranges are not.
+    fn int8_range(&self, layer: usize, site: InputSite) -> Option<ActRange> {
+        let q = self.sites.get(&(layer, site))?;
+        (q.scale.len() == 1).then(|| ActRange::Static { scale: q.scale[0], zero: q.zero[0] as i32 })
+    }
 }
 
 /// Per-token symmetric int8, the scale computed from each row as compressed-tensors (and so
@@ -103,6 +110,10 @@ impl InputQuantizer for DynamicInt8 {
                 *v = (*v / s).round_ties_even().clamp(-128.0, 127.0) * s;
             }
         }
+    }
+
+    fn int8_range(&self, _layer: usize, site: InputSite) -> Option<ActRange> {
+        (site != InputSite::Head).then_some(ActRange::DynamicToken)
     }
 }
 

@@ -47,8 +47,9 @@ impl WeightQuantizer for RtnQuantizer {
 }
 
 /// `embed --quantize w8a8…`: every layer matrix rounded to nearest onto an affine layout
-/// (`int8-ch-sym`), handed to the encoder as the f32 values the int8 codes stand for — the
-/// layout has no GGUF type, and the products are measured in f32 on exactly those values. The
+/// (`int8-ch-sym`), handed to the encoder as the f32 values the int8 codes stand for (the
+/// layout has no GGUF type) and, for symmetric int8 per channel, as the codes themselves
+/// ([`WeightQuantizer::quantize_int8`]), which the encoder's int8 × int8 products use. The
 /// embedding tables (names containing `embeddings`) are looked up, not multiplied: they stay
 /// float, as W8A8 checkpoints keep them.
 pub struct AffineRtnQuantizer(pub lowbit_formats::grid::AffineRow);
@@ -68,6 +69,26 @@ impl WeightQuantizer for AffineRtnQuantizer {
         let out = round_to_nearest(name, values, rows, cols, target)?;
         let v = out.dequantize(&target, rows, cols).map_err(|e| e.to_string())?;
         Ok((GgmlType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+    }
+
+    fn offers_int8(&self) -> bool {
+        self.0.bits == 8 && self.0.symmetric && self.0.group.is_none()
+    }
+
+    /// The same rounding's codes, when the layout is symmetric int8 per channel.
+    fn quantize_int8(&self, name: &str, values: &[f32], rows: usize, cols: usize) -> Option<Result<(Vec<i8>, Vec<f32>), String>> {
+        if name.contains("embeddings") {
+            return None;
+        }
+        self.offers_int8().then(|| {
+            let out = round_to_nearest(name, values, rows, cols, Target::Affine(self.0))?;
+            let mut map = std::collections::BTreeMap::new();
+            map.insert(name.to_string(), out);
+            crate::int8_weights::from_outcomes(&map)
+                .pop()
+                .map(|(_, codes, scales)| (codes, scales))
+                .ok_or_else(|| format!("{name}: the int8 layout gave no int8 codes"))
+        })
     }
 }
 

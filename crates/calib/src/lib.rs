@@ -24,6 +24,7 @@ mod error;
 pub mod heldout;
 pub mod hf_checkpoint;
 pub mod imatrix;
+pub mod int8_weights;
 pub mod inmemory;
 pub mod observers;
 pub mod quantize_file;

@@ -408,3 +408,53 @@ fn smoothquant_smooths_qkv_gate_up_and_down_shrinks_their_ranges_and_keeps_the_m
     let e = mse(&logits(&model, &held), &float) / mse(&float, &vec![0.0; float.len()]);
     assert!(e < 1e-3, "smoothing + int8 weights moved the logits by {e}");
 }
+
+#[test]
+fn integer_w8a8_products_compute_what_fake_quantization_measures() {
+    use lowbit_calib::act_quant::{calibrate, ActScheme};
+    use lowbit_calib::inmemory::{quantize_loaded, InMemoryTarget};
+    use lowbit_calib::int8_weights::{from_outcomes, install};
+    use lowbit_calib::observers::{Granularity, ObserverKind};
+    let path = tmp("tiny-int8.gguf");
+    write_model(&path, None);
+    let file = GgufFile::open(&path).unwrap();
+    let held = windows(3, 99);
+    let calib = windows(4, 7);
+    let float = logits(&Model::load(&file).unwrap(), &held);
+    let spread = mse(&float, &vec![0.0; float.len()]);
+    let int8 = InMemoryTarget::Affine(lowbit_formats::grid::AffineRow { bits: 8, symmetric: true, group: None });
+    for scheme in [
+        ActScheme::Dynamic,
+        ActScheme::Static { observer: ObserverKind::MinMax, granularity: Granularity::Tensor, symmetric: false },
+        ActScheme::Static { observer: ObserverKind::MinMax, granularity: Granularity::Channel, symmetric: true },
+    ] {
+        let mut model = Model::load(&file).unwrap();
+        let report = quantize_loaded(&mut model, &file, &int8, &Rtn, None, false, &mut |_| {}).unwrap();
+        let (q, _) = calibrate(&model, Some(&calib), scheme, &mut |_, _| {}).unwrap();
+        model.input_quant = Some(q);
+        let fake = logits(&model, &held);
+        assert_eq!(install(&mut model, from_outcomes(&report.outcomes)).unwrap(), 7 * LAYERS);
+        let integer = logits(&model, &held);
+        let per_channel = matches!(scheme, ActScheme::Static { granularity: Granularity::Channel, .. });
+        assert_eq!(model.int8_linears(), if per_channel { 0 } else { 7 * LAYERS }, "linears that run in integers");
+        if per_channel {
+            // One range per input column cannot be applied by an integer product: fake stays.
+            assert_eq!(integer, fake, "per-channel ranges keep the float products");
+        } else {
+            // The same codes meet the same codes; only float summation order differs. Static
+            // ranges make that invisible. The dynamic rule (s = max|x| / 127.5) puts each row's
+            // largest value exactly on a rounding boundary (±127.5), so a last-bit difference
+            // upstream can move a negative maximum between −128 and −127: a one-code change,
+            // still far below what the rounding itself costs.
+            let e = mse(&integer, &fake) / spread;
+            let cost = mse(&fake, &float) / spread;
+            let bound = if scheme == ActScheme::Dynamic { 0.05 * cost } else { 1e-9 };
+            assert!(integer != fake && e < bound, "{scheme:?}: integer vs fake relative error {e} (rounding costs {cost})");
+        }
+        // Replacing a linear's float weights drops its int8 form (it would be stale), and its
+        // site (Q, K, V) goes back to the float products.
+        let wq = model.weights.layers[0].wq.clone();
+        model.set_linear(0, lowbit_engine::model::LinearId::Q, wq).unwrap();
+        assert_eq!(model.int8_linears(), if per_channel { 0 } else { 7 * LAYERS - 3 });
+    }
+}

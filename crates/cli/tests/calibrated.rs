@@ -295,6 +295,11 @@ fn smollm2_int8_activations_smoothquant_rescues_static_ranges_and_bad_input_fail
     assert!((a["mean_clip_ratio"].as_f64().unwrap() - 1.0).abs() < 1e-6, "minmax clips nothing");
     assert!(plain["quantized"]["bits_per_weight"].as_f64().unwrap() > 7.9);
     assert!(k(&plain) > 3.0 * k(&smooth), "SmoothQuant: {} → {}", k(&plain), k(&smooth));
+    // Every layer linear ran as int8 × int8 products; fake quantization measures the same.
+    assert_eq!(smooth["int8_linears"], 30 * 7);
+    let fake = run(&[&"--quantize", &"w8a8", &"--smoothquant", &"0.8", &"--fake-quant"]);
+    assert_eq!(fake["int8_linears"], 0);
+    assert!((k(&fake) - k(&smooth)).abs() < 0.1 * k(&smooth), "fake {} vs int8 {}", k(&fake), k(&smooth));
     let mse = run(&[&"--quantize", &"w8a8", &"--smoothquant", &"0.8", &"--observer", &"mse"]);
     assert!(mse["activations"]["mean_clip_ratio"].as_f64().unwrap() < 1.0);
     // Dynamic per-token ranges follow each token's own outliers.

@@ -114,4 +114,9 @@ fn embed_minilm_w8a8_static_and_dynamic_stay_close_to_f32() {
     // Rounding activations costs something, but far from what a broken path would.
     assert!(dynamic > 0.99 && dynamic < 1.0, "dynamic {dynamic}");
     assert!(fixed > 0.97 && fixed < 1.0, "static {fixed}");
+    // The int8 × int8 products compute what fake quantization measures.
+    let fake = mean(&[&"--quantize", &"w8a8", &"--calib", &calib, &"--act-asym", &"--fake-quant"]);
+    assert!((fixed - fake).abs() < 1e-4, "int8 products {fixed} vs fake quantization {fake}");
+    let fake = mean(&[&"--quantize", &"w8a8-dynamic", &"--fake-quant"]);
+    assert!((dynamic - fake).abs() < 1e-3, "int8 products {dynamic} vs fake quantization {fake}");
 }

@@ -13,17 +13,9 @@ use lowbit_formats::{block_format, GgmlType};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+#[path = "shared/noise.rs"]
+mod noise;
+use noise::noise;
 
 /// Runs `f` repeatedly for at least `min` and returns seconds per call.
 fn time(min: Duration, mut f: impl FnMut(usize)) -> f64 {

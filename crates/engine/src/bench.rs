@@ -29,8 +29,9 @@ pub fn time_generation(model: &Model, n: usize, seed: u64) -> Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// Bytes of weight matrices one generated token reads: every layer matrix and the LM head (the
-/// embedding table contributes one row, which is negligible and left out).
+/// Bytes of weight matrices one generated token reads: every layer matrix (its int8 form where
+/// it has one) and the LM head (the embedding table contributes one row, which is negligible and
+/// left out).
 pub fn weight_bytes_per_token(model: &Model) -> u64 {
     let w = &model.weights;
     let layers: usize = w
@@ -39,7 +40,7 @@ pub fn weight_bytes_per_token(model: &Model) -> u64 {
         .map(|l| {
             LinearId::ALL
                 .iter()
-                .map(|&id| l.linear(id).data.len())
+                .map(|&id| l.int8.get(&id).map_or(l.linear(id).data.len(), |m| m.bytes()))
                 .sum::<usize>()
         })
         .sum();

@@ -110,4 +110,17 @@ pub trait WeightQuantizer: Sync {
         rows: usize,
         cols: usize,
     ) -> Result<(GgmlType, Vec<u8>), String>;
+
+    /// The same matrix as int8 codes (row-major) and one scale per row, for quantizers whose
+    /// layout is symmetric int8 per output channel (W8A8): the engine then also runs the matrix
+    /// as int8 × int8 products. `None`: this quantizer has no int8 form.
+    fn quantize_int8(&self, _name: &str, _values: &[f32], _rows: usize, _cols: usize) -> Option<Result<(Vec<i8>, Vec<f32>), String>> {
+        None
+    }
+
+    /// Whether [`quantize_int8`](Self::quantize_int8) can give anything (so loaders skip
+    /// reading the values again when it cannot).
+    fn offers_int8(&self) -> bool {
+        false
+    }
 }

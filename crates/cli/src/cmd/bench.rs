@@ -31,6 +31,11 @@ pub struct Args {
     /// How activations meet quantized weights.
     #[arg(long, value_enum, default_value_t)]
     activations: ActivationsArg,
+    /// W8A8: round activations and multiply in f32 (fake quantization) instead of the int8 ×
+    /// int8 products — the same activation codes; a folder's weights are then read as
+    /// transformers dequantizes them (rounded to its scale dtype). Slower; to compare.
+    #[arg(long)]
+    fake_quant: bool,
     /// Skip the memory-bandwidth measurement (and the bound it gives generation).
     #[arg(long)]
     no_bandwidth: bool,
@@ -63,6 +68,8 @@ struct ModelResult {
     weight_bytes_per_token: u64,
     parameters: u64,
     bits_per_weight: f64,
+    /// Layer linears that run as int8 × int8 products (a W8A8 folder without --fake-quant).
+    int8_linears: usize,
     peak_rss_bytes: Option<u64>,
     tests: Vec<TestResult>,
 }
@@ -123,11 +130,17 @@ fn bench_one(args: &Args, path: &Path, bandwidth: Option<f64>) -> Result<ModelRe
     let mf = ModelFile::open(path)?;
     let mut model =
         Model::load(&mf.file).with_context(|| format!("cannot load {}", path.display()))?;
-    super::model_file::apply_folder_activations(&mf, &mut model)?;
+    super::model_file::apply_folder_activations(&mf, &mut model, !args.fake_quant)?;
+    let int8_linears = model.int8_linears();
     model.matmul = args.activations.options();
     let bytes_per_token = bench::weight_bytes_per_token(&model);
     let parameters = mf.file.total_elements();
-    let tensor_bytes = mf.file.total_tensor_bytes();
+    // A folder's size is what it holds on disk (its quantized weights), not the float GGUF the
+    // engine reads it through.
+    let tensor_bytes = match &mf.converted_from {
+        Some(info) => info.bytes,
+        None => mf.file.total_tensor_bytes(),
+    };
     let label = path
         .file_name()
         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
@@ -173,10 +186,11 @@ fn bench_one(args: &Args, path: &Path, bandwidth: Option<f64>) -> Result<ModelRe
     pb.finish_and_clear();
     Ok(ModelResult {
         model: path.display().to_string(),
-        file_bytes: mf.file.file_size(),
+        file_bytes: mf.input_bytes(),
         weight_bytes_per_token: bytes_per_token,
         parameters,
         bits_per_weight: 8.0 * tensor_bytes as f64 / parameters.max(1) as f64,
+        int8_linears,
         peak_rss_bytes: bench::peak_rss(),
         tests,
     })

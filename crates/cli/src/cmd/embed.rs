@@ -47,6 +47,10 @@ pub struct Args {
     /// `w8a8`: asymmetric activation ranges (a zero point) instead of symmetric.
     #[arg(long)]
     act_asym: bool,
+    /// W8A8: round activations and multiply in f32 (fake quantization) instead of the int8 ×
+    /// int8 products — the same values up to float summation order, slower; to compare.
+    #[arg(long)]
+    fake_quant: bool,
     /// Sentences per forward pass.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     batch: u64,
@@ -155,6 +159,9 @@ pub fn run(args: Args) -> Result<()> {
         (Some(o), _) => Some((load(o, None)?, o.dir().display().to_string())),
         (None, Some(q)) => {
             let mut enc = load(&hf, Some(q.weights()))?;
+            if args.fake_quant {
+                enc.weights.drop_int8();
+            }
             if let Quantize::W8a8 { acts, .. } = q {
                 enc.weights.input_quant = Some(match *acts {
                     ActScheme::Dynamic => std::sync::Arc::new(DynamicInt8),

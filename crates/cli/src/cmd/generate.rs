@@ -44,6 +44,11 @@ pub struct Args {
     /// How activations meet quantized weights (`q8` computes as llama.cpp does).
     #[arg(long, value_enum, default_value_t)]
     activations: ActivationsArg,
+    /// W8A8: round activations and multiply in f32 (fake quantization) instead of the int8 ×
+    /// int8 products — the same activation codes; a folder's weights are then read as
+    /// transformers dequantizes them (rounded to its scale dtype). Slower; to compare.
+    #[arg(long)]
+    fake_quant: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -52,7 +57,7 @@ pub fn run(args: Args) -> Result<()> {
     let file = &mf.file;
     let mut model =
         Model::load(file).with_context(|| format!("cannot load {}", args.model.display()))?;
-    super::model_file::apply_folder_activations(&mf, &mut model)?;
+    super::model_file::apply_folder_activations(&mf, &mut model, !args.fake_quant)?;
     model.matmul = args.activations.options();
     let tok = Tokenizer::load(file)?;
     let (prompt, end_marker) = if args.chat {

@@ -38,10 +38,14 @@ impl ActivationsArg {
 }
 
 /// Runs a quantized checkpoint folder as its readers do: its static `input_scale`s or dynamic
-/// per-token int8 activations at every quantized module's input.
-pub fn apply_folder_activations(mf: &ModelFile, model: &mut lowbit_engine::model::Model<'_>) -> Result<()> {
-    if let Some(a) = mf.activations() {
-        model.input_quant = Some(lowbit_calib::act_quant::folder_quantizer(a)?);
+/// per-token int8 activations at every quantized module's input, through int8 × int8 products
+/// when `integer` (its int8 weights installed) or fake quantization otherwise
+/// (`Model::int8_linears` then says how many run in integers).
+pub fn apply_folder_activations(mf: &ModelFile, model: &mut lowbit_engine::model::Model<'_>, integer: bool) -> Result<()> {
+    let Some(a) = mf.activations() else { return Ok(()) };
+    model.input_quant = Some(lowbit_calib::act_quant::folder_quantizer(a)?);
+    if integer {
+        lowbit_calib::int8_weights::install(model, mf.int8_linears()?)?;
     }
     Ok(())
 }

@@ -48,6 +48,11 @@ pub struct Args {
     /// How activations meet quantized weights (`q8` computes as llama.cpp does).
     #[arg(long, value_enum, default_value_t)]
     activations: ActivationsArg,
+    /// W8A8: round activations and multiply in f32 (fake quantization) instead of the int8 ×
+    /// int8 products — the same activation codes; a folder's weights are then read as
+    /// transformers dequantizes them (rounded to its scale dtype). Slower; to compare.
+    #[arg(long)]
+    fake_quant: bool,
     /// Quantize the model in memory first: a GGUF type or mix (Q4_K_M, IQ4_XS, …), an affine
     /// layout (int4-g128, int3-g64-sym, int8-ch), with --method (and --calib for gptq/awq), or
     /// `w8a8` (int8 weights per channel + static int8 activations from --calib and --observer)
@@ -86,7 +91,7 @@ pub fn run(args: Args) -> Result<()> {
     let mf = ModelFile::open(&args.model)?;
     let mut model =
         Model::load(&mf.file).with_context(|| format!("cannot load {}", args.model.display()))?;
-    super::model_file::apply_folder_activations(&mf, &mut model)?;
+    super::model_file::apply_folder_activations(&mf, &mut model, !args.fake_quant)?;
     let tok = super::generate::Tokenizer::load(&mf.file)?;
     let scheme = match args.quantize.as_deref().map(str::to_ascii_lowercase).as_deref() {
         Some("w8a8") => Some(ActScheme::Static {
@@ -136,6 +141,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
+    if let (Some(q), Some(_), false) = (&quantized, scheme, args.fake_quant) {
+        lowbit_calib::int8_weights::install(&mut model, lowbit_calib::int8_weights::from_outcomes(&q.outcomes))?;
+    }
     model.matmul = args.activations.options();
     let tokens = match &args.token_ids {
         Some(p) => read_token_ids(p)?,
@@ -171,6 +179,7 @@ pub fn run(args: Args) -> Result<()> {
     pb.finish_and_clear();
     if args.json {
         let mut v = to_json(&args, &report);
+        v["int8_linears"] = json!(model.int8_linears());
         if let Some(q) = &quantized {
             v["quantized"] = serde_json::to_value(q)?;
         }

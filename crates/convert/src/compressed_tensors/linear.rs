@@ -87,6 +87,16 @@ impl QuantizedLinear {
     /// Reorders rows with an export transform (LLaMA's Q/K head permutation): codes, scales and
     /// zero points move with their row.
     pub fn invert_rows(&mut self, name: &str, t: &Transform) -> crate::Result<()> {
+        self.move_rows(name, t, false)
+    }
+
+    /// Reorders rows as reading the folder into GGUF order does (the inverse of
+    /// [`invert_rows`](Self::invert_rows)).
+    pub fn apply_rows(&mut self, name: &str, t: &Transform) -> crate::Result<()> {
+        self.move_rows(name, t, true)
+    }
+
+    fn move_rows(&mut self, name: &str, t: &Transform, forward: bool) -> crate::Result<()> {
         if *t == Transform::Identity {
             return Ok(());
         }
@@ -97,14 +107,22 @@ impl QuantizedLinear {
             });
         }
         let rows = self.rows;
+        let go = |v: &mut [f32]| if forward { t.apply(name, v, rows) } else { t.invert(name, v, rows) };
         let mut codes: Vec<f32> = self.codes.iter().map(|&c| c as f32).collect();
-        t.invert(name, &mut codes, rows)?;
+        go(&mut codes)?;
         self.codes = codes.iter().map(|&c| c as u8).collect();
-        t.invert(name, &mut self.scales, rows)?;
+        go(&mut self.scales)?;
         let mut zeros: Vec<f32> = self.zeros.iter().map(|&z| z as f32).collect();
-        t.invert(name, &mut zeros, rows)?;
+        go(&mut zeros)?;
         self.zeros = zeros.iter().map(|&z| z as u8).collect();
         Ok(())
+    }
+
+    /// Signed int8 codes and one scale per row, when this is symmetric int8 per output channel
+    /// in natural column order (what integer W8A8 products take); `None` otherwise.
+    pub fn int8_per_row(&self) -> Option<(Vec<i8>, Vec<f32>)> {
+        let ok = self.bits == 8 && self.groups_per_row() == 1 && self.g_idx.is_none() && self.zeros.iter().all(|&z| z == 128);
+        ok.then(|| (self.codes.iter().map(|&c| (c as i16 - 128) as i8).collect(), self.scales.clone()))
     }
 
     /// The folder's tensors for this module under `scheme`.

@@ -10,7 +10,9 @@ use super::error::{BertError, Result};
 use super::ops::{gelu_in_place, l2_normalize, layer_norm};
 use crate::kernels::cpu::{self, Level};
 use crate::model::vmath;
-use super::weights::{BertWeights, Layer, Norm};
+use super::weights::{BertWeights, Layer, Linear, Norm};
+use crate::kernels::int8::Int8Acts;
+use crate::model::SiteRows;
 use crate::model::{InputQuantizer, InputSite, LinearObserver};
 use std::borrow::Cow;
 use rayon::prelude::*;
@@ -118,17 +120,23 @@ struct Site<'a, 'o, 'b> {
 }
 
 impl Site<'_, '_, '_> {
-    fn input<'x>(&mut self, site: InputSite, x: &'x [f32]) -> Cow<'x, [f32]> {
+    /// The rows the linears `feeds` read: int8 codes when they all hold int8 weights and the
+    /// quantizer gives the site one int8 range per row, else float (fake-quantized) rows.
+    fn input<'x>(&mut self, site: InputSite, x: &'x [f32], feeds: &[&Linear<'_>]) -> SiteRows<'x> {
         if let Some(o) = self.observer.as_deref_mut() {
             o.observe(self.il, site, x, self.n);
         }
         match self.quant {
             Some(q) if self.n > 0 => {
+                let cols = x.len() / self.n;
+                if let (true, Some(range)) = (feeds.iter().all(|l| l.int8.is_some()), q.int8_range(self.il, site)) {
+                    return SiteRows::Int8(Int8Acts::quantize(x, self.n, cols, range));
+                }
                 let mut v = x.to_vec();
-                q.quantize_rows(self.il, site, &mut v, x.len() / self.n);
-                Cow::Owned(v)
+                q.quantize_rows(self.il, site, &mut v, cols);
+                SiteRows::Float(Cow::Owned(v))
             }
-            _ => Cow::Borrowed(x),
+            _ => SiteRows::Float(Cow::Borrowed(x)),
         }
     }
 }
@@ -143,26 +151,26 @@ fn layer_forward(
     site: &mut Site<'_, '_, '_>,
 ) {
     let (h, n) = (cfg.hidden, span.len());
-    let xin = site.input(InputSite::AttnIn, x);
-    l.query.forward(&xin, n, &mut b.q);
-    l.key.forward(&xin, n, &mut b.k);
-    l.value.forward(&xin, n, &mut b.v);
+    let xin = site.input(InputSite::AttnIn, x, &[&l.query, &l.key, &l.value]);
+    l.query.forward_rows(&xin, n, &mut b.q);
+    l.key.forward_rows(&xin, n, &mut b.k);
+    l.value.forward_rows(&xin, n, &mut b.v);
     drop(xin);
     attention(cfg, span, &b.q, &b.k, &b.v, &mut b.ctx);
-    let ctx = site.input(InputSite::AttnOut, &b.ctx);
-    l.attn_out.forward(&ctx, n, &mut b.tmp);
+    let ctx = site.input(InputSite::AttnOut, &b.ctx, &[&l.attn_out]);
+    l.attn_out.forward_rows(&ctx, n, &mut b.tmp);
     drop(ctx);
     residual_norm(&mut b.tmp, x, &l.attn_norm, cfg.eps, h);
     std::mem::swap(x, &mut b.tmp);
 
-    let xin = site.input(InputSite::FfnIn, x);
-    l.up.forward(&xin, n, &mut b.ffn);
+    let xin = site.input(InputSite::FfnIn, x, &[&l.up]);
+    l.up.forward_rows(&xin, n, &mut b.ffn);
     drop(xin);
     b.ffn
         .par_chunks_mut(4096)
         .for_each(gelu_in_place);
-    let act = site.input(InputSite::FfnOut, &b.ffn);
-    l.down.forward(&act, n, &mut b.tmp);
+    let act = site.input(InputSite::FfnOut, &b.ffn, &[&l.down]);
+    l.down.forward_rows(&act, n, &mut b.tmp);
     drop(act);
     residual_norm(&mut b.tmp, x, &l.out_norm, cfg.eps, h);
     std::mem::swap(x, &mut b.tmp);

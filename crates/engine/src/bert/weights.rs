@@ -5,7 +5,9 @@
 use super::config::BertConfig;
 use super::error::{BertError, Result};
 use super::ops::add_bias;
+use crate::kernels::int8::{matmul_int8, Int8Matrix};
 use crate::kernels::matmul;
+use crate::model::SiteRows;
 use crate::tensor::WeightQuantizer;
 pub use crate::tensor::Matrix;
 use lowbit_files::{Dtype, HfModel};
@@ -17,12 +19,27 @@ use std::borrow::Cow;
 pub struct Linear<'a> {
     pub w: Matrix<'a>,
     pub b: Vec<f32>,
+    /// The weights as int8 codes, when the load quantizer made them (W8A8): used whenever the
+    /// input arrives as int8 activations.
+    pub int8: Option<Int8Matrix>,
 }
 
 impl Linear<'_> {
     pub fn forward(&self, x: &[f32], n_tokens: usize, out: &mut [f32]) {
         matmul(&self.w.q(), x, n_tokens, out);
         add_bias(out, &self.b);
+    }
+
+    /// [`forward`](Self::forward) on a site's rows: int8 activations meet the int8 weights.
+    pub(crate) fn forward_rows(&self, x: &SiteRows<'_>, n_tokens: usize, out: &mut [f32]) {
+        match (x, &self.int8) {
+            (SiteRows::Int8(a), Some(w)) => {
+                matmul_int8(w, a, out);
+                add_bias(out, &self.b);
+            }
+            (SiteRows::Float(x), _) => self.forward(x, n_tokens, out),
+            (SiteRows::Int8(_), None) => unreachable!("int8 rows reach only linears with int8 weights"),
+        }
     }
 }
 
@@ -58,9 +75,19 @@ pub struct BertWeights<'a> {
 }
 
 impl BertWeights<'_> {
-    /// Bytes held by the 2-D weights (what quantization shrinks).
+    /// Forgets every linear's int8 form, so W8A8 runs as fake quantization.
+    pub fn drop_int8(&mut self) {
+        for l in &mut self.layers {
+            for lin in [&mut l.query, &mut l.key, &mut l.value, &mut l.attn_out, &mut l.up, &mut l.down] {
+                lin.int8 = None;
+            }
+        }
+    }
+
+    /// Bytes of the 2-D weights as the products read them (what quantization shrinks): a
+    /// linear's int8 form where it has one (its f32 copy is also kept, for fake quantization).
     pub fn matrix_bytes(&self) -> usize {
-        let lin = |l: &Linear| l.w.data.len();
+        let lin = |l: &Linear| l.int8.as_ref().map_or(l.w.data.len(), |m| m.bytes());
         self.word.data.len()
             + self.position.data.len()
             + self.token_type.data.len()
@@ -147,10 +174,24 @@ impl<'a> Loader<'a> {
     }
 
     fn linear(&mut self, n: &str, rows: usize, cols: usize) -> Result<Linear<'a>> {
-        Ok(Linear {
-            w: self.matrix(&format!("{n}.weight"), rows, cols)?,
-            b: self.vector(&format!("{n}.bias"), rows)?,
-        })
+        let w = self.matrix(&format!("{n}.weight"), rows, cols)?;
+        let name = self.name(&format!("{n}.weight"));
+        let int8 = match self.quant.filter(|q| q.offers_int8()) {
+            Some(q) => {
+                let values = self.hf.tensor_f32(&name)?;
+                match q.quantize_int8(&name, &values, rows, cols) {
+                    None => None,
+                    Some(r) => {
+                        let (codes, scales) = r.map_err(|msg| BertError::tensor(&name, msg))?;
+                        Some(Int8Matrix::new(rows, cols, &codes, &scales).ok_or_else(|| {
+                            BertError::tensor(&name, "the quantizer returned int8 codes of the wrong size")
+                        })?)
+                    }
+                }
+            }
+            None => None,
+        };
+        Ok(Linear { w, b: self.vector(&format!("{n}.bias"), rows)?, int8 })
     }
 
     fn norm(&self, n: &str, len: usize) -> Result<Norm> {

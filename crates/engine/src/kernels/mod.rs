@@ -15,6 +15,7 @@
 //!   detected once ([`cpu`]); every SIMD kernel has a portable twin built from the same source.
 //!   At the AVX-512 level the VNNI kernels (`avx512`) take whole runs of rows for the types where
 //!   they measured faster; the other types keep the AVX2 kernels there.
+//! * W8A8 (int8 weights per row and int8 activations) has its own integer path, [`int8`].
 
 pub mod act;
 #[cfg(target_arch = "x86_64")]
@@ -26,6 +27,7 @@ pub(crate) mod dot_float;
 mod dot_kquants;
 mod dot_legacy;
 mod gemm;
+pub mod int8;
 pub mod reference;
 #[cfg(test)]
 mod tests;

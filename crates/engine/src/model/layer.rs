@@ -110,19 +110,18 @@ impl Model<'_> {
             c.n_head_kv * c.head_dim_k,
             c.n_head_kv * c.head_dim_v,
         );
-        let h = &*self.site_input(il, InputSite::AttnIn, h, n);
+        let h = &self.site_input(il, InputSite::AttnIn, h, n);
         let mut q = vec![0f32; n * q_dim];
         let mut k = vec![0f32; n * k_dim];
         let mut v = vec![0f32; n * v_dim];
         // Independent products share one parallel region (work-stealing across all three)
         // instead of three, each ending in a barrier: that matters for single tokens.
-        let mm = &self.matmul;
         rayon::join(
-            || matmul_with(mm, &lw.wq.q(), h, n, &mut q),
+            || self.linear_product(il, LinearId::Q, h, n, &mut q),
             || {
                 rayon::join(
-                    || matmul_with(mm, &lw.wk.q(), h, n, &mut k),
-                    || matmul_with(mm, &lw.wv.q(), h, n, &mut v),
+                    || self.linear_product(il, LinearId::K, h, n, &mut k),
+                    || self.linear_product(il, LinearId::V, h, n, &mut v),
                 )
             },
         );
@@ -167,9 +166,9 @@ impl Model<'_> {
     /// Stage 3: O (and Gemma's post-attention norm), added into the residual stream `x`.
     pub fn attn_output(&self, il: usize, att: &[f32], x: &mut [f32], n: usize) {
         let lw = &self.weights.layers[il];
-        let att = &*self.site_input(il, InputSite::AttnOut, att, n);
+        let att = &self.site_input(il, InputSite::AttnOut, att, n);
         let mut o = vec![0f32; n * self.config.n_embd];
-        matmul_with(&self.matmul, &lw.wo.q(), att, n, &mut o);
+        self.linear_product(il, LinearId::O, att, n, &mut o);
         if let Some(g) = &lw.post_attn_norm {
             ops::rms_norm_rows(&mut o, g, self.config.rms_eps);
         }
@@ -186,15 +185,13 @@ impl Model<'_> {
     /// Stage 5: gate and up, combined by the gated activation (SiLU, or GELU for Gemma): the
     /// input of down.
     pub fn ffn_hidden(&self, il: usize, h: &[f32], n: usize) -> Vec<f32> {
-        let lw = &self.weights.layers[il];
         let n_ff = self.weights.n_ff;
-        let h = &*self.site_input(il, InputSite::FfnIn, h, n);
+        let h = &self.site_input(il, InputSite::FfnIn, h, n);
         let mut gate = vec![0f32; n * n_ff];
         let mut up = vec![0f32; n * n_ff];
-        let mm = &self.matmul;
         rayon::join(
-            || matmul_with(mm, &lw.ffn_gate.q(), h, n, &mut gate),
-            || matmul_with(mm, &lw.ffn_up.q(), h, n, &mut up),
+            || self.linear_product(il, LinearId::Gate, h, n, &mut gate),
+            || self.linear_product(il, LinearId::Up, h, n, &mut up),
         );
         let act = if self.config.arch == Arch::Gemma3 {
             ops::GateAct::GeluTanh
@@ -208,9 +205,9 @@ impl Model<'_> {
     /// Stage 6: down (and Gemma's post-MLP norm), added into the residual stream `x`.
     pub fn ffn_output(&self, il: usize, act: &[f32], x: &mut [f32], n: usize) {
         let lw = &self.weights.layers[il];
-        let act = &*self.site_input(il, InputSite::FfnOut, act, n);
+        let act = &self.site_input(il, InputSite::FfnOut, act, n);
         let mut o = vec![0f32; n * self.config.n_embd];
-        matmul_with(&self.matmul, &lw.ffn_down.q(), act, n, &mut o);
+        self.linear_product(il, LinearId::Down, act, n, &mut o);
         if let Some(g) = &lw.post_ffn_norm {
             ops::rms_norm_rows(&mut o, g, self.config.rms_eps);
         }
@@ -229,8 +226,10 @@ impl Model<'_> {
         let w = &self.weights;
         let mut logits = vec![0f32; n * w.n_vocab];
         if n > 0 {
-            let h = &*self.site_input(self.config.n_layer, InputSite::Head, h, n);
-            matmul_with(&self.matmul, &w.output().q(), h, n, &mut logits);
+            match self.site_input(self.config.n_layer, InputSite::Head, h, n) {
+                super::input_quant::SiteRows::Float(h) => matmul_with(&self.matmul, &w.output().q(), &h, n, &mut logits),
+                super::input_quant::SiteRows::Int8(_) => unreachable!("the head has no int8 weights"),
+            }
         }
         logits
     }
@@ -240,6 +239,7 @@ impl Model<'_> {
     pub fn set_linear(&mut self, il: usize, id: LinearId, m: Matrix<'_>) -> Result<()> {
         let name = id.tensor_name(il);
         let layer = layer_mut(&mut self.weights.layers, il, &name)?;
+        layer.int8.remove(&id);
         replace(layer.linear_mut(id), m, name)
     }
 
@@ -278,10 +278,12 @@ impl Model<'_> {
 
 impl<'a> Model<'a> {
     /// Puts `m` in place of a linear of layer `il` and returns the matrix it replaced, neither
-    /// copied: for measuring a model with one matrix changed, then putting it back.
+    /// copied: for measuring a model with one matrix changed, then putting it back. The
+    /// linear's int8 form (W8A8) is dropped and not restored by swapping back.
     pub fn swap_linear(&mut self, il: usize, id: LinearId, m: Matrix<'a>) -> Result<Matrix<'a>> {
         let name = id.tensor_name(il);
         let layer = layer_mut(&mut self.weights.layers, il, &name)?;
+        layer.int8.remove(&id);
         swap(layer.linear_mut(id), m, name)
     }
 

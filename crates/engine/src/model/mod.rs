@@ -15,6 +15,7 @@ mod weights;
 pub use config::{Arch, Config};
 pub use error::{ModelError, Result};
 pub use input_quant::InputQuantizer;
+pub(crate) use input_quant::SiteRows;
 pub use layer::LinearObserver;
 pub use weights::{InputSite, LayerWeights, LinearId, NormId, Weights};
 

@@ -127,6 +127,8 @@ pub struct LayerWeights<'a> {
     pub ffn_up: Matrix<'a>,
     pub ffn_down: Matrix<'a>,
     pub post_ffn_norm: Option<Vec<f32>>,
+    /// Int8 forms of linears, for integer W8A8 products (see `model::input_quant`).
+    pub(crate) int8: std::collections::BTreeMap<LinearId, crate::kernels::int8::Int8Matrix>,
 }
 
 pub struct Weights<'a> {
@@ -312,6 +314,7 @@ impl<'a> Weights<'a> {
                 ffn_up: l.matrix(&n("ffn_up"), c.n_embd, n_ff)?,
                 ffn_down: l.matrix(&n("ffn_down"), n_ff, c.n_embd)?,
                 post_ffn_norm: req_if(gemma, n("post_ffw_norm"), c.n_embd)?,
+                int8: Default::default(),
             });
         }
         Ok(Weights {

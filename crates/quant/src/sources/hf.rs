@@ -67,6 +67,24 @@ impl HfSource {
         }
     }
 
+    /// The int8 codes and per-row scales of every module stored as symmetric int8 per output
+    /// channel (W8A8 checkpoints; a W8A16 folder's too — the caller decides whether activations
+    /// are int8), by GGUF tensor name and in GGUF row order, for the engine's integer products.
+    /// Empty for float folders and for modules of other layouts.
+    pub fn int8_linears(&self) -> Result<Vec<(String, Vec<i8>, Vec<f32>)>, String> {
+        let Some(ct) = &self.folder.quantized else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for t in &self.plan.tensors {
+            let Some(prefix) = ct.module_of(&t.hf_name) else { continue };
+            let mut q = ct.read(&self.folder.model, prefix).map_err(|e| format!("{}: {e}", t.hf_name))?;
+            q.apply_rows(&t.hf_name, &t.transform).map_err(|e| e.to_string())?;
+            if let Some((codes, scales)) = q.int8_per_row() {
+                out.push((t.gguf_name.clone(), codes, scales));
+            }
+        }
+        Ok(out)
+    }
+
     /// HF tensors deliberately left out (vision towers, stale buffers).
     pub fn skipped(&self) -> &[String] {
         &self.plan.skipped

@@ -29,6 +29,8 @@ pub struct HfFolderInfo {
     /// A quantized checkpoint's activation rounding, which the engine must apply to run it as
     /// its readers do.
     pub activations: Option<FolderActivations>,
+    /// The folder, to read its int8 codes again when integer products want them.
+    pub dir: std::path::PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,7 @@ impl ModelFile {
                 bytes: safetensors_bytes(path),
                 skipped: source.skipped().to_vec(),
                 activations,
+                dir: path.to_path_buf(),
             }),
             _dir: Some(dir),
         })
@@ -102,6 +105,14 @@ impl ModelFile {
     /// The activation rounding a quantized checkpoint folder prescribes.
     pub fn activations(&self) -> Option<&FolderActivations> {
         self.converted_from.as_ref()?.activations.as_ref()
+    }
+
+    /// A W8A8 folder's int8 weights per GGUF tensor name (see [`HfSource::int8_linears`]); empty
+    /// for GGUF files and other folders.
+    pub fn int8_linears(&self) -> Result<Vec<(String, Vec<i8>, Vec<f32>)>, ModelFileError> {
+        let Some(info) = self.converted_from.as_ref().filter(|i| i.activations.is_some()) else { return Ok(Vec::new()) };
+        let conv = |message: String| ModelFileError::Convert { path: info.dir.display().to_string(), message };
+        HfSource::open(&info.dir).map_err(|e| conv(e.to_string()))?.int8_linears().map_err(conv)
     }
 
     /// Bytes of the input as the user has it.
